@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# bench/throughput.sh: redis-benchmark throughput, direct to Redis vs through redis-tether
+# (and through HAProxy in plain TCP mode and twemproxy/nutcracker when installed), in one
+# interleaved run. A benchmark, not a test: it prints numbers and always exits 0 unless
+# it could not run at all.
+#
+# Rows: SET and GET x pipeline 1 and 16 x values of 32 B and 1 KiB, 50 clients.
+# For each round, for each row, every target runs once (so drift in the machine's speed
+# hits all targets alike); the table shows the median rps over the rounds and the ratio
+# to direct. -n is calibrated per row from a direct warm-up run so that a direct run
+# takes about --seconds.
+#
+# usage: bench/throughput.sh [--rounds N] [--seconds S] [--clients N] [--workers N]
+#                            [--pool N] [--install-peers] [--no-peers] [--markdown]
+#                            [--csv FILE]
+#   --rounds N        rounds (default 3, env BENCH_ROUNDS)
+#   --seconds S       target duration of one direct run (default 1.5, env BENCH_SECONDS)
+#   --clients N       redis-benchmark -c (default 50)
+#   --workers N       redis-tether workers (default 1: the same one thread as Redis,
+#                     nutcracker and the HAProxy here)
+#   --pool N          redis-tether pool.size (default: the proxy's default)
+#   --install-peers   apt-get install haproxy and nutcracker when missing
+#   --no-peers        benchmark direct and redis-tether only
+#   --markdown        also print the table as Markdown
+#   --csv FILE        write every single run (round,row,target,n,rps) to FILE
+# env: TETHER_BIN=path uses that binary instead of building build-release/.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$TETHER_REPO_ROOT"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+SECONDS_PER_RUN=${BENCH_SECONDS:-1.5}
+CLIENTS=50
+WORKERS=1
+POOL=''
+INSTALL_PEERS=0
+PEERS=1
+MARKDOWN=0
+CSV_OUT=''
+RUN_TIMEOUT=120 # seconds: a single redis-benchmark run is killed past this
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+  case $1 in
+    --rounds) ROUNDS=$2 && shift ;;
+    --seconds) SECONDS_PER_RUN=$2 && shift ;;
+    --clients) CLIENTS=$2 && shift ;;
+    --workers) WORKERS=$2 && shift ;;
+    --pool) POOL=$2 && shift ;;
+    --install-peers) INSTALL_PEERS=1 ;;
+    --no-peers) PEERS=0 ;;
+    --markdown) MARKDOWN=1 ;;
+    --csv) CSV_OUT=$2 && shift ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || tether_die "--rounds must be a positive integer"
+[[ $CLIENTS =~ ^[1-9][0-9]*$ ]] || tether_die "--clients must be a positive integer"
+[[ $SECONDS_PER_RUN =~ ^[0-9]+(\.[0-9]+)?$ ]] || tether_die "--seconds must be a number"
+
+WORK=''
+cleanup() {
+  tether_stop_all
+  [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- setup -----------------------------------------------------------------------------
+tether_step "packages and build"
+tether_ensure_packages "${TETHER_BUILD_PACKAGES[@]}" "${TETHER_REDIS_PACKAGES[@]}"
+if ((PEERS && INSTALL_PEERS)); then
+  tether_ensure_packages haproxy nutcracker
+fi
+tether_build_release
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/redis-tether-bench.XXXXXX")
+TARGETS=()      # names, in table order
+declare -A PORT # target -> port
+declare -A PID  # target -> pid
+declare -A LOG  # target -> log file
+
+tether_step "start targets"
+tether_free_port REDIS_PORT
+tether_start_redis "$WORK" "$REDIS_PORT" || tether_die "redis-server did not start"
+TARGETS+=(direct)
+PORT[direct]=$REDIS_PORT
+PID[direct]=$TETHER_LAST_PID
+LOG[direct]="$WORK/redis-$REDIS_PORT.log"
+tether_say "direct:    redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$REDIS_PORT"
+
+start_tether() {
+  local port admin cfg="$WORK/redis-tether.yaml"
+  tether_free_port port
+  tether_free_port admin
+  {
+    echo "log_level: info"
+    echo "workers: $WORKERS"
+    echo "admin:"
+    echo "  listen: 127.0.0.1:$admin"
+    echo "services:"
+    echo "  - name: bench"
+    echo "    listen: 127.0.0.1:$port"
+    echo "    upstream: 127.0.0.1:$REDIS_PORT"
+    if [[ -n $POOL ]]; then
+      echo "    pool:"
+      echo "      size: $POOL"
+    fi
+  } >"$cfg"
+  LOG[tether]="$WORK/redis-tether.log"
+  tether_spawn "${LOG[tether]}" "$TETHER_BIN" --config "$cfg"
+  PID[tether]=$TETHER_LAST_PID
+  tether_wait_redis "$port" "${PID[tether]}" "${LOG[tether]}" 15 ||
+    tether_die "redis-tether did not start"
+  TARGETS+=(tether)
+  PORT[tether]=$port
+  tether_say "tether:    $("$TETHER_BIN" --version) on 127.0.0.1:$port (workers: $WORKERS, pool.size: ${POOL:-default})"
+}
+
+start_haproxy() {
+  local port cfg="$WORK/haproxy.cfg"
+  tether_free_port port
+  cat >"$cfg" <<EOF
+global
+  maxconn 4096
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 120s
+  timeout server 120s
+frontend bench
+  bind 127.0.0.1:$port
+  default_backend redis
+backend redis
+  server redis1 127.0.0.1:$REDIS_PORT
+EOF
+  LOG[haproxy]="$WORK/haproxy.log"
+  tether_spawn "${LOG[haproxy]}" haproxy -db -f "$cfg"
+  PID[haproxy]=$TETHER_LAST_PID
+  if tether_wait_redis "$port" "${PID[haproxy]}" "${LOG[haproxy]}" 10; then
+    TARGETS+=(haproxy)
+    PORT[haproxy]=$port
+    tether_say "haproxy:   $(haproxy -v | head -n1 | awk '{print $3}') mode tcp, nbthread 1, on 127.0.0.1:$port"
+  else
+    tether_warn "haproxy did not start; benchmarking without it"
+  fi
+}
+
+start_nutcracker() {
+  local port stats cfg="$WORK/nutcracker.yml"
+  tether_free_port port
+  tether_free_port stats
+  cat >"$cfg" <<EOF
+bench:
+  listen: 127.0.0.1:$port
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  servers:
+    - 127.0.0.1:$REDIS_PORT:1
+EOF
+  LOG[twemproxy]="$WORK/nutcracker.log"
+  tether_spawn "${LOG[twemproxy]}" nutcracker -c "$cfg" -s "$stats" -a 127.0.0.1 -v 4
+  PID[twemproxy]=$TETHER_LAST_PID
+  if tether_wait_redis "$port" "${PID[twemproxy]}" "${LOG[twemproxy]}" 10; then
+    TARGETS+=(twemproxy)
+    PORT[twemproxy]=$port
+    tether_say "twemproxy: nutcracker $(nutcracker -V 2>&1 | head -n1 | sed 's/.*nutcracker-//'), server_connections 1, on 127.0.0.1:$port"
+  else
+    tether_warn "nutcracker did not start; benchmarking without it"
+  fi
+}
+
+start_tether
+if ((PEERS)); then
+  if command -v haproxy >/dev/null 2>&1; then start_haproxy; else
+    tether_say "haproxy:   not installed (apt-get install haproxy, or --install-peers)"
+  fi
+  if command -v nutcracker >/dev/null 2>&1; then start_nutcracker; else
+    tether_say "twemproxy: not installed (apt-get install nutcracker, or --install-peers)"
+  fi
+fi
+
+# ---- runs ------------------------------------------------------------------------------
+ROWS=()
+for pipeline in 1 16; do
+  for size in 32 1024; do
+    for op in SET GET; do ROWS+=("$op $pipeline $size"); done
+  done
+done
+
+row_label() {
+  local op=$1 pipeline=$2 size=$3 unit
+  if ((size >= 1024)); then unit="$((size / 1024))KiB"; else unit="${size}B"; fi
+  printf '%s P%-2s %s' "$op" "$pipeline" "$unit"
+}
+
+# bench_once TARGET OP PIPELINE SIZE N: prints the rps of one redis-benchmark run, or
+# nothing when it failed.
+bench_once() {
+  local target=$1 op=$2 pipeline=$3 size=$4 n=$5 out
+  tether_alive "${PID[$target]}" || return 0
+  out=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$target]}" \
+    -c "$CLIENTS" -n "$n" -P "$pipeline" -d "$size" -t "${op,,}" --csv 2>>"$WORK/benchmark.err") ||
+    return 0
+  # --csv: a header line, then "SET","123456.78","0.383",...
+  awk -F'","' -v op="\"$op" '$1 == op { print $2; exit }' <<<"$out"
+}
+
+# prime SIZE: the key redis-benchmark GETs holds a value of SIZE bytes, as its SET writes.
+prime() {
+  local value
+  value=$(head -c "$1" /dev/zero | tr '\0' x)
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SET key:__rand_int__ "$value" >/dev/null
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END {
+  if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+tether_step "calibrate -n (direct, one warm-up run per row, ~${SECONDS_PER_RUN}s per direct run)"
+declare -A N # row -> requests per run
+for row in "${ROWS[@]}"; do
+  read -r op pipeline size <<<"$row"
+  [[ $op == GET ]] && prime "$size"
+  warm=$((pipeline == 1 ? 20000 : 200000))
+  rps=$(bench_once direct "$op" "$pipeline" "$size" "$warm")
+  [[ -n $rps ]] || tether_die "redis-benchmark against redis-server failed: $(tail -n 5 "$WORK/benchmark.err")"
+  N[$row]=$(awk -v r="$rps" -v s="$SECONDS_PER_RUN" 'BEGIN {
+    n = int(r * s / 1000) * 1000; if (n < 10000) n = 10000; if (n > 10000000) n = 10000000; print n }')
+  printf '  %-14s warm-up %10.0f rps -> -n %s\n' "$(row_label "$op" "$pipeline" "$size")" "$rps" "${N[$row]}"
+done
+
+declare -A RESULTS # "row|target" -> newline-separated rps values
+[[ -n $CSV_OUT ]] && echo "round,op,pipeline,size,target,n,rps" >"$CSV_OUT"
+runs=$((ROUNDS * ${#ROWS[@]} * ${#TARGETS[@]}))
+tether_step "benchmark: $ROUNDS rounds x ${#ROWS[@]} rows x ${#TARGETS[@]} targets = $runs runs, $CLIENTS clients"
+start=$(tether_now)
+for ((round = 1; round <= ROUNDS; round++)); do
+  printf '  round %d/%d:' "$round" "$ROUNDS"
+  for row in "${ROWS[@]}"; do
+    read -r op pipeline size <<<"$row"
+    [[ $op == GET ]] && prime "$size"
+    for target in "${TARGETS[@]}"; do
+      rps=$(bench_once "$target" "$op" "$pipeline" "$size" "${N[$row]}")
+      if [[ -n $rps ]]; then
+        RESULTS["$row|$target"]+="$rps"$'\n'
+      else
+        printf ' [%s failed on %s]' "$target" "$(row_label "$op" "$pipeline" "$size")"
+      fi
+      [[ -n $CSV_OUT ]] && echo "$round,$op,$pipeline,$size,$target,${N[$row]},${rps:-}" >>"$CSV_OUT"
+    done
+    printf '.'
+  done
+  printf ' %s\n' "$(tether_fmt_duration $(($(tether_now) - start)))"
+done
+
+for target in "${TARGETS[@]}"; do
+  if ! tether_alive "${PID[$target]}"; then
+    tether_warn "$target exited during the benchmark; last lines of ${LOG[$target]}:"
+    tail -n 10 "${LOG[$target]}" >&2 || true
+  fi
+done
+
+# ---- table -----------------------------------------------------------------------------
+declare -A NAMES=([direct]="direct" [tether]="redis-tether" [haproxy]="haproxy" [twemproxy]="twemproxy")
+group() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; } # 1234567 -> 1,234,567
+cell() {                                                 # rps [ratio] -> "123,456 (0.95x)"
+  if [[ -z $1 ]]; then
+    echo "-"
+  elif [[ -z ${2:-} ]]; then
+    group "${1%.*}"
+  else
+    echo "$(group "${1%.*}") (${2}x)"
+  fi
+}
+
+declare -a TABLE=()
+header="row (op, pipeline, value)"
+for target in "${TARGETS[@]}"; do header+="|${NAMES[$target]} rps"; done
+TABLE+=("$header")
+for row in "${ROWS[@]}"; do
+  read -r op pipeline size <<<"$row"
+  line="$(row_label "$op" "$pipeline" "$size")"
+  direct=$(printf '%s' "${RESULTS["$row|direct"]:-}" | median)
+  for target in "${TARGETS[@]}"; do
+    med=$(printf '%s' "${RESULTS["$row|$target"]:-}" | median)
+    if [[ $target == direct || -z $med || -z $direct ]]; then
+      line+="|$(cell "$med")"
+    else
+      line+="|$(cell "$med" "$(awk -v a="$med" -v b="$direct" 'BEGIN { printf "%.2f", a / b }')")"
+    fi
+  done
+  TABLE+=("$line")
+done
+
+tether_step "results: median of $ROUNDS rounds, requests per second (ratio to direct)"
+printf '%s\n' "${TABLE[@]}" | awk -F'|' '{ for (i = 1; i <= NF; i++) {
+    c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; if (NF > m) m = NF }
+  END { for (r = 1; r <= n; r++) { line = " "
+    for (i = 1; i <= m; i++) line = line sprintf(i == 1 ? " %-*s" : "   %*s", w[i], c[r, i])
+    print line } }'
+if ((MARKDOWN)); then
+  echo
+  printf '%s\n' "${TABLE[@]}" | awk -F'|' '{
+    printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"
+    if (NR == 1) { printf "|"; for (i = 1; i <= NF; i++) printf " --- |"; printf "\n" } }'
+fi
+echo
+tether_say "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')); every process (redis-benchmark, redis-server, the proxy) shares them"
+tether_say "command: bench/throughput.sh --rounds $ROUNDS --seconds $SECONDS_PER_RUN --clients $CLIENTS --workers $WORKERS${POOL:+ --pool $POOL}"

@@ -1,0 +1,57 @@
+// Worker: one thread, one io_context, and per service its own upstream pool and
+// listener. Nothing on the data path is shared between workers.
+//
+//   Worker ─┬─ io_context (run on thread_)
+//           ├─ Pool[service]      upstream connections + hold
+//           └─ Listener[service]  accepts on a dup() of the service's listening socket
+//
+// Threading: construct and start() from the main thread; stop() may be called from any
+// thread (it posts); join() from the main thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "tether/metrics/metrics.hpp"
+#include "tether/proxy/listener.hpp"
+#include "tether/proxy/settings.hpp"
+#include "tether/upstream/pool.hpp"
+#include "tether/upstream/settings.hpp"
+#include "tether/util/asio.hpp"
+
+namespace tether::app {
+
+// Everything a worker needs about one service; owned by the caller, outlives workers.
+struct ServiceRuntime {
+  upstream::PoolSettings pool;
+  proxy::ListenerSettings listener;
+  int listen_fd = -1;
+  int listen_family = 0;
+  std::shared_ptr<std::atomic<std::size_t>> clients =
+      std::make_shared<std::atomic<std::size_t>>(0);
+};
+
+class Worker {
+ public:
+  Worker(std::size_t index, const std::vector<ServiceRuntime>& services,
+         const metrics::Metrics& metrics);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  // Stops accepting, closes clients and upstreams; the thread ends when all is closed.
+  void stop();
+  void join();
+
+ private:
+  std::size_t index_;
+  asio::io_context io_;
+  std::vector<std::unique_ptr<upstream::Pool>> pools_;
+  std::vector<std::unique_ptr<proxy::Listener>> listeners_;
+  std::thread thread_;
+};
+
+}  // namespace tether::app

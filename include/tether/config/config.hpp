@@ -1,0 +1,98 @@
+// Config: the YAML file turned into plain option structs.
+//
+//   YAML file ──► load_config() ──► Config (every field has a default)
+//                              └──► errors: one line per problem, all of them at once,
+//                                   each naming the key path and the file line
+//
+// No I/O beyond reading the file(s) named; no global state. Threading: the result is a
+// value, copied to whoever needs it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tether/resp/limits.hpp"
+#include "tether/util/endpoint.hpp"
+
+namespace tether::config {
+
+using std::chrono::milliseconds;
+
+struct PoolOptions {
+  // Shared pipelined upstream connections per service per worker.
+  std::size_t size = 2;
+  milliseconds connect_timeout{1000};
+  // Reconnect backoff: doubles from min to max after each failed attempt.
+  milliseconds reconnect_min{50};
+  milliseconds reconnect_max{1000};
+};
+
+struct HoldOptions {
+  // How long a command may wait for an upstream before it gets -NOMASTER.
+  milliseconds timeout{5000};
+  // Bytes of held requests per service per worker before new ones get -HOLDFULL.
+  std::uint64_t max_bytes = 16ULL << 20;
+};
+
+struct ClientLimits {
+  // Concurrent client connections per listener; Redis's maxclients default.
+  std::size_t max_clients = 10000;
+  // Requests read from one client whose replies are not yet written back; reading from
+  // the client pauses at this depth (backpressure, not an error).
+  std::size_t max_pending = 1024;
+  // Reply bytes buffered for one client before reading from it pauses.
+  std::uint64_t output_soft_limit = 1ULL << 20;
+  // Reply bytes buffered for one client before the proxy closes it (counted, logged).
+  std::uint64_t output_hard_limit = 1ULL << 30;
+  // Redis's client-query-buffer-limit: one request larger than this is refused.
+  std::uint64_t max_request_bytes = 1ULL << 30;
+};
+
+struct ServiceConfig {
+  std::string name;
+  util::Endpoint listen;
+  // Unix socket file mode, applied after bind (e.g. 0660). Ignored for TCP.
+  std::uint32_t listen_mode = 0660;
+  util::Endpoint upstream;
+  std::string upstream_username;  // ACL user; empty = "default" via AUTH <password>
+  std::string upstream_password;  // from upstream_password or upstream_password_file
+  PoolOptions pool;
+  HoldOptions hold;
+  ClientLimits limits;
+  resp::Limits protocol;  // proto-max-bulk-len, inline and multibulk limits
+};
+
+struct AdminConfig {
+  std::optional<util::Endpoint> listen;  // absent: no admin port
+};
+
+struct Config {
+  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+  std::size_t workers = 1;         // threads, each with its own io_context and pools
+  AdminConfig admin;
+  std::vector<ServiceConfig> services;
+};
+
+struct ConfigError {
+  std::string path;  // key path, e.g. "services[0].pool.size"
+  int line = 0;      // 1-based line in the file; 0 when unknown
+  std::string message;
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set only when errors is empty
+  std::vector<ConfigError> errors;  // every problem found, in file order
+};
+
+// Reads and validates a YAML file.
+LoadResult load_config_file(const std::string& path);
+// Same, from text already in memory (`origin` names it in messages).
+LoadResult load_config_text(const std::string& text, const std::string& origin = "<text>");
+
+// "FILE:LINE: services[0].pool.size: must be a positive integer" — one per error.
+std::string format_error(const std::string& file, const ConfigError& e);
+
+}  // namespace tether::config

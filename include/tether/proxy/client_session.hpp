@@ -1,0 +1,104 @@
+// ClientSession: one application connection.
+//
+//   socket ──► in_ ──► RequestScanner ──► route by command class
+//                                          ├─ shared ────► Pool::dispatch(self, slot, bytes)
+//                                          └─ refused / local ► error reply in its slot
+//   Pool/Connection ──deliver(slot, reply)──► slots (reordered) ──► out_ ──► socket
+//
+// Each request gets the next slot number; replies are written strictly in slot order,
+// whatever order they arrive in. Backpressure: reading pauses while max_pending slots are
+// open or output_soft_limit bytes are buffered, and resumes as the client drains its
+// replies; past output_hard_limit the client is closed (counted, logged). A malformed
+// request gets Redis's protocol error after the replies owed before it, then the
+// connection closes.
+//
+// Threading: lives on one worker's io_context; no locks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tether/metrics/metrics.hpp"
+#include "tether/proxy/settings.hpp"
+#include "tether/resp/request_scanner.hpp"
+#include "tether/upstream/pool.hpp"
+#include "tether/upstream/reply_sink.hpp"
+#include "tether/util/asio.hpp"
+#include "tether/util/byte_buffer.hpp"
+
+namespace tether::proxy {
+
+class ClientSession final : public upstream::ReplySink,
+                            public std::enable_shared_from_this<ClientSession> {
+ public:
+  using Socket = asio::generic::stream_protocol::socket;
+
+  ClientSession(Socket socket, const ListenerSettings& settings, upstream::Pool& pool,
+                const metrics::ServiceMetrics& metrics, std::function<void()> on_closed);
+  ~ClientSession() override;
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  void start();
+  // Called once when the session closes, whatever the reason.
+  void set_on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
+  // Closes the connection now (shutdown, limits); owed replies are dropped.
+  void close();
+
+  void deliver(std::uint64_t slot, std::string_view reply) override;
+
+  // Buffer accounting, bytes: what this session holds now.
+  std::uint64_t buffered_in() const { return in_.capacity(); }
+  std::uint64_t buffered_out() const;
+
+ private:
+  struct Parked {
+    bool ready = false;
+    std::string bytes;
+  };
+
+  asio::awaitable<void> read_loop(std::shared_ptr<ClientSession> self);
+  asio::awaitable<void> write_loop(std::shared_ptr<ClientSession> self);
+  // Routes every complete request in in_; false when reading must stop for good.
+  bool process_input(const std::shared_ptr<upstream::ReplySink>& self);
+  bool route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
+             const resp::Request& request);
+  // Writes a proxy reply into the next slot.
+  void reply_local(std::string_view reply);
+  void refuse(resp::ErrorCode code, std::string reply);
+  void protocol_failure(std::string reply, metrics::CloseReason reason, std::string_view why);
+  bool paused() const;
+  std::uint64_t pending_out_bytes() const;
+  void account();
+  std::string peer() const;
+
+  Socket socket_;
+  const ListenerSettings& settings_;
+  upstream::Pool& pool_;
+  const metrics::ServiceMetrics& metrics_;
+  std::function<void()> on_closed_;
+  asio::steady_timer write_wake_;
+  asio::steady_timer read_wake_;
+
+  util::ByteBuffer in_;
+  resp::RequestScanner scanner_;
+
+  std::uint64_t next_slot_ = 0;   // slot of the next request
+  std::uint64_t head_slot_ = 0;   // slot of parked_.front()
+  std::deque<Parked> parked_;     // one per open slot, oldest first
+  std::uint64_t parked_bytes_ = 0;
+  std::string out_;
+  std::string writing_;
+  bool writing_active_ = false;
+
+  bool closed_ = false;
+  bool close_after_flush_ = false;  // protocol error or QUIT: close once all is written
+  bool paused_reported_ = false;
+  std::uint64_t reported_in_ = 0;
+  std::uint64_t reported_out_ = 0;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,22 @@
+// ListenerSettings: what the client side of one service needs (filled by app from the
+// configuration, so that proxy does not depend on config).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tether/resp/limits.hpp"
+
+namespace tether::proxy {
+
+struct ListenerSettings {
+  std::string service;
+  std::size_t max_clients = 10000;
+  std::size_t max_pending = 1024;
+  std::uint64_t output_soft_limit = 1ULL << 20;
+  std::uint64_t output_hard_limit = 1ULL << 30;
+  std::uint64_t max_request_bytes = 1ULL << 30;
+  resp::Limits protocol;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,28 @@
+// CommandTable: what the router does with each command name, found without allocating.
+//
+// Threading: immutable after construction; safe to share.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace tether::resp {
+
+enum class CommandClass : std::uint8_t {
+  shared,     // stateless: any shared pipelined upstream connection may carry it
+  stateful,   // leaves state on the connection (MULTI, SUBSCRIBE, BLPOP, SELECT, ...):
+              // needs a dedicated connection
+  inspect,    // shared unless an argument makes it stateful (XREAD/XREADGROUP ... BLOCK)
+  local,      // answered by the proxy itself (QUIT)
+  denied,     // would break the topology (SHUTDOWN, REPLICAOF, FAILOVER, SYNC, ...)
+};
+
+// Classifies a command name, case-insensitively. Unknown names are `shared`: the
+// upstream answers "unknown command" in its own words.
+CommandClass classify_command(std::string_view name);
+
+// Upper-cases `name` into `out` (at most out_len bytes); returns the length written, or
+// 0 if the name is longer than out_len. For error replies that name the command.
+std::size_t upper_name(std::string_view name, char* out, std::size_t out_len);
+
+}  // namespace tether::resp

@@ -1,0 +1,117 @@
+// Every error reply redis-tether writes to a client, in one place.
+//
+// Each starts with a stable code (the first word), which clients match on and which
+// labels the redis_tether_error_replies_total metric. README lists them all.
+//
+//   code            when                                                    connection
+//   ERR (Protocol)  malformed request, in Redis's own words                 closed after
+//   ERR (maxclients) limits.max_clients reached, Redis's words              closed after
+//   NOMASTER        held past hold.timeout with no upstream                 stays open
+//   HOLDFULL        held bytes would exceed hold.max_bytes                  stays open
+//   OUTCOMEUNKNOWN  upstream lost after the command was written             stays open
+//   NOTSUPPORTED    command needs a dedicated connection                    stays open
+//   DENIED          command would change the Redis topology                 stays open
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tether::resp {
+
+enum class ErrorCode : std::uint8_t {
+  protocol,
+  max_clients,
+  nomaster,
+  holdfull,
+  outcome_unknown,
+  not_supported,
+  denied,
+  kCount,
+};
+
+// The code word as it appears on the wire and in metric labels.
+constexpr std::string_view error_code_name(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::protocol: return "ERR";
+    case ErrorCode::max_clients: return "ERR";
+    case ErrorCode::nomaster: return "NOMASTER";
+    case ErrorCode::holdfull: return "HOLDFULL";
+    case ErrorCode::outcome_unknown: return "OUTCOMEUNKNOWN";
+    case ErrorCode::not_supported: return "NOTSUPPORTED";
+    case ErrorCode::denied: return "DENIED";
+    case ErrorCode::kCount: break;
+  }
+  return "ERR";
+}
+
+// Metric label for the code (distinguishes the two ERR kinds).
+constexpr std::string_view error_code_label(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::protocol: return "PROTOCOL";
+    case ErrorCode::max_clients: return "MAXCLIENTS";
+    default: return error_code_name(c);
+  }
+}
+
+namespace detail {
+inline std::string line(std::string_view code, std::string_view text) {
+  std::string out;
+  out.reserve(code.size() + text.size() + 4);
+  out.append("-").append(code).append(" ").append(text).append("\r\n");
+  return out;
+}
+}  // namespace detail
+
+// `message` is RequestScanner::error_message(): "Protocol error: ...".
+inline std::string protocol_error(std::string_view message) {
+  return detail::line("ERR", message);
+}
+
+inline std::string max_clients_error() {
+  return detail::line("ERR", "max number of clients reached");
+}
+
+inline std::string nomaster_error(std::string_view service, std::string_view timeout,
+                                  std::string_view reason) {
+  std::string t = "no upstream for service '";
+  t.append(service).append("' within ").append(timeout).append(": ").append(reason);
+  return detail::line("NOMASTER", t);
+}
+
+inline std::string holdfull_error(std::string_view service, std::string_view max_bytes) {
+  std::string t = "requests held for service '";
+  t.append(service).append("' exceed ").append(max_bytes).append(
+      " while no upstream is available");
+  return detail::line("HOLDFULL", t);
+}
+
+inline std::string outcome_unknown_error(std::string_view upstream) {
+  std::string t = "upstream ";
+  t.append(upstream).append(
+      " was lost after the command was sent; it may or may not have run");
+  return detail::line("OUTCOMEUNKNOWN", t);
+}
+
+// `command` is upper-cased by the caller.
+inline std::string not_supported_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command).append(
+      "' needs a dedicated upstream connection, which this redis-tether version does not "
+      "provide");
+  return detail::line("NOTSUPPORTED", t);
+}
+
+inline std::string denied_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command).append("' is refused by redis-tether: it would change the Redis topology");
+  return detail::line("DENIED", t);
+}
+
+inline std::string request_too_large_error(std::string_view limit) {
+  std::string t = "Protocol error: request larger than the query buffer limit (";
+  t.append(limit).append(")");
+  return detail::line("ERR", t);
+}
+
+}  // namespace tether::resp

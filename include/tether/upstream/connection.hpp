@@ -1,0 +1,127 @@
+// Connection: one pipelined upstream connection shared by many clients.
+//
+//   enqueue(sink, slot, bytes) ──► queued_ ──(write loop: one write per batch)──► socket
+//                                  fifo_: who is owed each reply, oldest first
+//   socket ──► ReplyFramer ──► fifo_.front().sink->deliver(slot, reply)
+//
+// Life: dial → handshake (AUTH, CLIENT SETNAME, ROLE must say master) → ready → serve
+// until the socket dies or close(); a draining connection takes no new work and closes
+// once its FIFO is empty. When it dies, commands whose bytes were never handed to the
+// socket are given back to the pool to send elsewhere (they provably did not run); every
+// command already written gets -OUTCOMEUNKNOWN.
+//
+// Threading: lives on one worker's io_context; no locks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tether/metrics/metrics.hpp"
+#include "tether/resp/reply_framer.hpp"
+#include "tether/upstream/reply_sink.hpp"
+#include "tether/upstream/settings.hpp"
+#include "tether/util/asio.hpp"
+
+namespace tether::upstream {
+
+// A command that never reached a socket, handed back for another connection or the hold.
+struct Unsent {
+  std::shared_ptr<ReplySink> sink;
+  std::uint64_t slot = 0;
+  std::string bytes;
+};
+
+class Connection;
+
+// Implemented by the Pool.
+class ConnectionEvents {
+ public:
+  virtual ~ConnectionEvents() = default;
+  // The connection finished its handshake and can take work.
+  virtual void on_ready(Connection& c) = 0;
+  // The connection died; `unsent` were never written and must be re-dispatched in order.
+  virtual void on_lost(Connection& c, std::vector<Unsent> unsent) = 0;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Socket = asio::generic::stream_protocol::socket;
+
+  Connection(asio::any_io_executor ex, const PoolSettings& settings,
+             const metrics::ServiceMetrics& metrics, ConnectionEvents& events, std::uint64_t id,
+             std::uint64_t generation);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // The whole life of the connection; completes when it is closed. Returns true if it
+  // became ready at some point (the pool resets its backoff then).
+  asio::awaitable<bool> run();
+
+  // Ready and not draining: may take new commands.
+  bool accepting() const { return state_ == State::ready && !draining_; }
+  bool ready() const { return state_ == State::ready; }
+
+  // Appends one complete request. Precondition: accepting().
+  void enqueue(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot, std::string_view bytes);
+
+  // Take no new work; close once every owed reply has arrived.
+  void drain();
+  // Close now; in-flight commands get -OUTCOMEUNKNOWN, unsent ones go back to the pool.
+  void close();
+
+  std::uint64_t id() const { return id_; }
+  std::uint64_t generation() const { return generation_; }
+  std::size_t inflight() const { return fifo_.size(); }
+  // Why the last dial or handshake failed, for logs and -NOMASTER replies.
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  enum class State { connecting, ready, closed };
+  struct Owed {
+    std::shared_ptr<ReplySink> sink;
+    std::uint64_t slot;
+    std::uint32_t bytes;  // request size, to find unsent bytes in queued_
+  };
+
+  asio::awaitable<bool> dial();
+  asio::awaitable<bool> handshake();
+  asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  asio::awaitable<void> read_loop();
+  // Frames complete replies in the read buffer and hands each to its owner.
+  bool deliver_replies();
+  void fail_all();
+  void set_state(State s);
+  void fail(std::string why);
+
+  asio::any_io_executor ex_;
+  const PoolSettings& settings_;
+  const metrics::ServiceMetrics& metrics_;
+  ConnectionEvents& events_;
+  const std::uint64_t id_;
+  const std::uint64_t generation_;
+  Socket socket_;
+  asio::steady_timer deadline_;  // connect + handshake bound
+  asio::steady_timer wake_;      // wakes the write loop
+  State state_ = State::connecting;
+  bool draining_ = false;
+  bool writing_active_ = false;
+  bool timed_out_ = false;
+
+  std::string queued_;   // requests not yet handed to the socket
+  std::string writing_;  // requests being written now
+  std::size_t queued_count_ = 0;  // the last queued_count_ entries of fifo_ are in queued_
+  std::deque<Owed> fifo_;
+
+  std::vector<char> rbuf_;
+  std::size_t rstart_ = 0;
+  std::size_t rend_ = 0;
+  resp::ReplyFramer framer_;
+  std::string last_error_;
+};
+
+}  // namespace tether::upstream

@@ -1,0 +1,100 @@
+// Pool: one service's shared upstream connections on one worker, and the hold.
+//
+//   dispatch(sink, slot, bytes)
+//     ├─ a connection is accepting ──► Connection::enqueue (the client's own connection
+//     │                                 while it has commands in flight there)
+//     └─ none is ─────────────────────► hold_ (in order, bounded by hold.timeout and
+//                                        hold.max_bytes) ──► flushed when one is ready
+//
+// Retargeting: retarget(endpoint) bumps the generation. Connections of older
+// generations take no new work and drain (replies still owed are delivered); new ones
+// dial the new target. Commands arriving in between are held.
+//
+// Threading: lives on one worker's io_context; no locks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tether/metrics/metrics.hpp"
+#include "tether/upstream/connection.hpp"
+#include "tether/upstream/reply_sink.hpp"
+#include "tether/upstream/settings.hpp"
+#include "tether/util/asio.hpp"
+
+namespace tether::upstream {
+
+class Pool final : public ConnectionEvents {
+ public:
+  Pool(asio::any_io_executor ex, PoolSettings settings, const metrics::ServiceMetrics& metrics);
+  ~Pool() override;
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Starts dialling settings.size connections to settings.target.
+  void start();
+  // Sends later commands to `target`; current connections drain.
+  void retarget(const util::Endpoint& target);
+  // Closes everything; held commands and in-flight ones get their error replies.
+  void stop();
+
+  // Sends or holds one complete request for `sink`. The reply arrives through
+  // sink->deliver(slot, ...), always asynchronously with respect to this call's caller
+  // only when sent; an immediate refusal (-HOLDFULL) is delivered before it returns.
+  void dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
+                std::string_view bytes);
+
+  std::uint64_t generation() const { return generation_; }
+  const util::Endpoint& target() const { return settings_.target; }
+  std::size_t held_commands() const { return hold_.size(); }
+  std::uint64_t held_bytes() const { return hold_bytes_; }
+  // Connections of the current generation that can take work.
+  std::size_t accepting_connections() const;
+
+  // ConnectionEvents
+  void on_ready(Connection& c) override;
+  void on_lost(Connection& c, std::vector<Unsent> unsent) override;
+
+ private:
+  struct Held {
+    std::shared_ptr<ReplySink> sink;
+    std::uint64_t slot;
+    std::string bytes;
+    asio::steady_timer::time_point deadline;
+  };
+
+  asio::awaitable<void> maintain(std::size_t index, std::uint64_t generation);
+  asio::awaitable<void> expire_loop();
+  Connection* pick(ReplySink& sink);
+  void send(Connection& c, const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
+            std::string_view bytes);
+  void hold(std::shared_ptr<ReplySink> sink, std::uint64_t slot, std::string bytes,
+            asio::steady_timer::time_point deadline, bool front);
+  void flush_hold();
+  void expire_held(bool all);
+  void update_hold_gauges();
+  std::string no_upstream_reason() const;
+
+  asio::any_io_executor ex_;
+  PoolSettings settings_;
+  const metrics::ServiceMetrics& metrics_;
+  std::uint64_t generation_ = 1;
+  std::uint64_t next_id_ = 1;
+  std::size_t round_robin_ = 0;
+  bool stopped_ = false;
+  // Current generation, one per pool slot (null while between attempts).
+  std::vector<std::shared_ptr<Connection>> slots_;
+  // Older generations still owed replies.
+  std::vector<std::shared_ptr<Connection>> draining_;
+  std::deque<Held> hold_;
+  std::uint64_t hold_bytes_ = 0;
+  double gauge_held_commands_ = 0;
+  double gauge_held_bytes_ = 0;
+  asio::steady_timer expire_timer_;
+  std::string last_error_;
+};
+
+}  // namespace tether::upstream

@@ -1,0 +1,28 @@
+// PoolSettings: what one service's upstream pool needs to know (filled by app from the
+// configuration, so that upstream does not depend on config).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "tether/resp/limits.hpp"
+#include "tether/util/endpoint.hpp"
+
+namespace tether::upstream {
+
+struct PoolSettings {
+  std::string service;  // label for logs, metrics and error replies
+  util::Endpoint target;
+  std::string username;  // ACL user; empty: AUTH <password>
+  std::string password;  // empty: no AUTH
+  std::size_t size = 2;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds reconnect_min{50};
+  std::chrono::milliseconds reconnect_max{1000};
+  std::chrono::milliseconds hold_timeout{5000};
+  std::uint64_t hold_max_bytes = 16ULL << 20;
+  resp::Limits protocol;
+};
+
+}  // namespace tether::upstream

@@ -1,0 +1,209 @@
+// redis-tether: entry point. Parses the command line, loads the configuration, opens the
+// listening sockets, starts the workers and the admin port, and waits for a signal.
+//
+//   main ─► load_config ─► open_listen_socket (per service) ─► Worker × workers
+//                                                           └─► AdminServer (optional)
+//   SIGINT/SIGTERM ─► workers stop (clients and upstreams closed) ─► exit 0
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tether/app/admin_server.hpp"
+#include "tether/app/worker.hpp"
+#include "tether/config/config.hpp"
+#include "tether/proxy/listen_socket.hpp"
+#include "tether/util/asio.hpp"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kUsage = R"(Usage: redis-tether --config FILE [--check-config]
+       redis-tether --help | --version
+
+A sidecar proxy for Redis: applications connect to it as to Redis; it forwards their
+commands over a few shared, pipelined connections to the Redis master.
+
+Options:
+  -c, --config FILE   YAML configuration (see /etc/redis-tether/redis-tether.yaml or
+                      config/redis-tether.yaml for every key, annotated)
+      --check-config  validate the configuration, print "config OK: FILE" and exit 0;
+                      on errors print one line per error (FILE:LINE: key: problem), exit 2
+  -h, --help          print this help and exit
+  -V, --version       print the version and exit
+
+Exit status: 0 on a clean stop (SIGINT or SIGTERM), 1 if start-up fails (e.g. an address
+cannot be bound), 2 for a bad command line or configuration.
+)";
+
+struct Args {
+  std::string config;
+  bool check = false;
+};
+
+// Returns nullopt after printing what is needed, with `exit_code` set.
+std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      exit_code = 0;
+      return std::nullopt;
+    }
+    if (a == "-V" || a == "--version") {
+      std::cout << "redis-tether " << kVersion << "\n";
+      exit_code = 0;
+      return std::nullopt;
+    }
+    if (a == "--check-config") {
+      args.check = true;
+    } else if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      args.config = argv[++i];
+    } else if (a.starts_with("--config=")) {
+      args.config = std::string(a.substr(9));
+    } else {
+      std::cerr << "redis-tether: unknown or incomplete option '" << a << "'\n\n" << kUsage;
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  if (args.config.empty()) {
+    std::cerr << "redis-tether: --config FILE is required\n\n" << kUsage;
+    exit_code = 2;
+    return std::nullopt;
+  }
+  return args;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = std::make_shared<spdlog::logger>(
+      "redis-tether", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s) {
+  tether::app::ServiceRuntime r;
+  r.pool.service = s.name;
+  r.pool.target = s.upstream;
+  r.pool.username = s.upstream_username;
+  r.pool.password = s.upstream_password;
+  r.pool.size = s.pool.size;
+  r.pool.connect_timeout = s.pool.connect_timeout;
+  r.pool.reconnect_min = s.pool.reconnect_min;
+  r.pool.reconnect_max = s.pool.reconnect_max;
+  r.pool.hold_timeout = s.hold.timeout;
+  r.pool.hold_max_bytes = s.hold.max_bytes;
+  r.pool.protocol = s.protocol;
+  r.listener.service = s.name;
+  r.listener.max_clients = s.limits.max_clients;
+  r.listener.max_pending = s.limits.max_pending;
+  r.listener.output_soft_limit = s.limits.output_soft_limit;
+  r.listener.output_hard_limit = s.limits.output_hard_limit;
+  r.listener.max_request_bytes = s.limits.max_request_bytes;
+  r.listener.protocol = s.protocol;
+  return r;
+}
+
+int run(const tether::config::Config& cfg) {
+  std::vector<std::string> names;
+  for (const auto& s : cfg.services) names.push_back(s.name);
+  tether::metrics::Metrics metrics(names);
+
+  std::vector<tether::app::ServiceRuntime> services;
+  for (const auto& s : cfg.services) {
+    auto r = make_runtime(s);
+    std::string error;
+    r.listen_fd = tether::proxy::open_listen_socket(s.listen, s.listen_mode, error);
+    if (r.listen_fd < 0) {
+      spdlog::critical("event=listen_failed service={} address={} error=\"{}\"", s.name,
+                       s.listen.to_string(), error);
+      return 1;
+    }
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(r.listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    r.listen_family = addr.ss_family;
+    spdlog::info("event=listening service={} address={} upstream={}", s.name,
+                 s.listen.to_string(), s.upstream.to_string());
+    services.push_back(std::move(r));
+  }
+
+  std::unique_ptr<tether::app::AdminServer> admin;
+  if (cfg.admin.listen) {
+    try {
+      admin = std::make_unique<tether::app::AdminServer>(*cfg.admin.listen, metrics);
+    } catch (const std::exception& e) {
+      spdlog::critical("event=admin_listen_failed error=\"{}\"", e.what());
+      return 1;
+    }
+    admin->start();
+    spdlog::info("event=admin_listening address={}", cfg.admin.listen->to_string());
+  }
+
+  std::vector<std::unique_ptr<tether::app::Worker>> workers;
+  for (std::size_t i = 0; i < cfg.workers; ++i) {
+    workers.push_back(std::make_unique<tether::app::Worker>(i, services, metrics));
+  }
+  for (auto& w : workers) w->start();
+  spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
+               cfg.services.size());
+
+  tether::asio::io_context signals_io;
+  tether::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  int stop_signal = 0;
+  signals.async_wait([&](const boost::system::error_code&, int sig) { stop_signal = sig; });
+  signals_io.run();
+
+  spdlog::info("event=stopping signal={}", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  for (auto& w : workers) w->stop();
+  for (auto& w : workers) w->join();
+  workers.clear();
+  if (admin) admin->stop();
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    ::close(services[i].listen_fd);
+    const auto& ep = cfg.services[i].listen;
+    if (ep.kind == tether::util::Endpoint::Kind::unix_socket) {
+      std::error_code ignored;
+      std::filesystem::remove(ep.path, ignored);
+    }
+  }
+  spdlog::info("event=stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto args = parse_args(argc, argv, exit_code);
+  if (!args) return exit_code;
+
+  auto loaded = tether::config::load_config_file(args->config);
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) {
+      std::cerr << tether::config::format_error(args->config, e) << "\n";
+    }
+    return 2;
+  }
+  if (args->check) {
+    std::cout << "config OK: " << args->config << "\n";
+    return 0;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  setup_logging(loaded.config->log_level);
+  return run(*loaded.config);
+}

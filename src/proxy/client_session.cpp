@@ -1,0 +1,315 @@
+#include "tether/proxy/client_session.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "tether/resp/command_table.hpp"
+#include "tether/resp/error_replies.hpp"
+#include "tether/util/units.hpp"
+
+namespace tether::proxy {
+namespace {
+
+using asio::use_awaitable;
+using boost::system::error_code;
+
+// Bytes asked of the socket per read; requests larger than this simply take more reads.
+constexpr std::size_t kReadChunk = 16 * 1024;
+// An output string that grew past this for one burst is released after it is written.
+constexpr std::size_t kKeepOutputCapacity = 1 << 20;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
+    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
+                             upstream::Pool& pool, const metrics::ServiceMetrics& metrics,
+                             std::function<void()> on_closed)
+    : socket_(std::move(socket)),
+      settings_(settings),
+      pool_(pool),
+      metrics_(metrics),
+      on_closed_(std::move(on_closed)),
+      write_wake_(socket_.get_executor()),
+      read_wake_(socket_.get_executor()),
+      scanner_(settings.protocol) {
+  write_wake_.expires_at(asio::steady_timer::time_point::max());
+  read_wake_.expires_at(asio::steady_timer::time_point::max());
+  metrics_.client_connections->Increment();
+  metrics_.client_accepted->Increment();
+}
+
+ClientSession::~ClientSession() {
+  metrics_.client_connections->Decrement();
+  metrics_.buffer_in_bytes->Decrement(static_cast<double>(reported_in_));
+  metrics_.buffer_out_bytes->Decrement(static_cast<double>(reported_out_));
+  if (paused_reported_) metrics_.reads_paused->Decrement();
+}
+
+void ClientSession::start() {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), read_loop(self), asio::detached);
+  asio::co_spawn(socket_.get_executor(), write_loop(self), asio::detached);
+}
+
+void ClientSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  error_code ignored;
+  socket_.close(ignored);
+  write_wake_.cancel();
+  read_wake_.cancel();
+  parked_.clear();
+  parked_bytes_ = 0;
+  out_.clear();
+  in_.release();
+  account();
+  if (on_closed_) std::exchange(on_closed_, nullptr)();
+}
+
+std::uint64_t ClientSession::pending_out_bytes() const {
+  return out_.size() + writing_.size() + parked_bytes_;
+}
+
+std::uint64_t ClientSession::buffered_out() const {
+  return out_.capacity() + writing_.capacity() + parked_bytes_;
+}
+
+bool ClientSession::paused() const {
+  return parked_.size() >= settings_.max_pending ||
+         pending_out_bytes() >= settings_.output_soft_limit;
+}
+
+void ClientSession::account() {
+  const std::uint64_t in = in_.capacity();
+  const std::uint64_t out = closed_ ? 0 : buffered_out();
+  if (in != reported_in_) {
+    metrics_.buffer_in_bytes->Increment(static_cast<double>(in) - static_cast<double>(reported_in_));
+    reported_in_ = in;
+  }
+  if (out != reported_out_) {
+    metrics_.buffer_out_bytes->Increment(static_cast<double>(out) -
+                                         static_cast<double>(reported_out_));
+    reported_out_ = out;
+  }
+  const bool p = !closed_ && paused();
+  if (p != paused_reported_) {
+    if (p) {
+      metrics_.reads_paused->Increment();
+    } else {
+      metrics_.reads_paused->Decrement();
+    }
+    paused_reported_ = p;
+  }
+}
+
+std::string ClientSession::peer() const {
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (ec) return "unknown";
+  if (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) {
+    asio::ip::tcp::endpoint tcp;
+    std::memcpy(tcp.data(), ep.data(), std::min<std::size_t>(ep.size(), sizeof(sockaddr_in6)));
+    return tcp.address().to_string() + ":" + std::to_string(tcp.port());
+  }
+  return "unix";
+}
+
+asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> self) {
+  const std::shared_ptr<upstream::ReplySink> sink = self;
+  while (!closed_) {
+    if (!process_input(sink)) break;
+    account();
+    if (paused()) {
+      error_code ec;
+      co_await read_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    auto [ptr, room] = in_.prepare(kReadChunk);
+    error_code ec;
+    auto n = co_await socket_.async_read_some(asio::buffer(ptr, room),
+                                              asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      // The client went away (or close() ran). Replies still owed are dropped on arrival.
+      close();
+      break;
+    }
+    in_.commit(n);
+  }
+}
+
+bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& self) {
+  std::uint64_t forwarded = 0;
+  bool keep_reading = true;
+  while (!closed_ && !close_after_flush_ && !paused() && !in_.empty()) {
+    auto view = in_.readable();
+    auto status = scanner_.scan(view);
+    if (status == resp::ScanStatus::need_more) {
+      if (view.size() > settings_.max_request_bytes) {
+        protocol_failure(
+            resp::request_too_large_error(util::format_size(settings_.max_request_bytes)),
+            metrics::CloseReason::request_too_large, "request larger than max_request_bytes");
+        keep_reading = false;
+      }
+      break;
+    }
+    if (status == resp::ScanStatus::error) {
+      protocol_failure(resp::protocol_error(scanner_.error_message()),
+                       metrics::CloseReason::protocol_error, scanner_.error_message());
+      keep_reading = false;
+      break;
+    }
+    const resp::Request request = scanner_.request();
+    if (request.argc > 0) {
+      if (route(self, view.substr(0, request.size), request)) {
+        ++forwarded;
+      } else if (close_after_flush_) {
+        keep_reading = false;
+      }
+    }
+    scanner_.reset();
+    in_.consume(request.size);
+  }
+  if (forwarded > 0) metrics_.commands_forwarded->Increment(static_cast<double>(forwarded));
+  return keep_reading && !closed_ && !close_after_flush_;
+}
+
+// Returns true when the request was forwarded upstream.
+bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self,
+                          std::string_view bytes, const resp::Request& request) {
+  auto cls = resp::classify_command(request.name);
+  if (cls == resp::CommandClass::inspect) {
+    // XREAD/XREADGROUP block only with a BLOCK argument.
+    cls = resp::CommandClass::shared;
+    resp::ArgIterator args(bytes, request);
+    std::string scratch;
+    std::string_view arg;
+    while (args.next(arg, scratch)) {
+      if (iequals(arg, "BLOCK")) {
+        cls = resp::CommandClass::stateful;
+        break;
+      }
+    }
+  }
+  std::array<char, 64> upper{};
+  auto name_len = resp::upper_name(request.name, upper.data(), upper.size());
+  std::string_view name(upper.data(), name_len);
+  switch (cls) {
+    case resp::CommandClass::shared: {
+      const auto slot = next_slot_++;
+      parked_.emplace_back();
+      pool_.dispatch(self, slot, bytes);
+      return true;
+    }
+    case resp::CommandClass::stateful:
+      refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name));
+      return false;
+    case resp::CommandClass::denied:
+      refuse(resp::ErrorCode::denied, resp::denied_error(name));
+      return false;
+    case resp::CommandClass::local:
+      // QUIT: Redis answers +OK and closes once the reply is written.
+      reply_local("+OK\r\n");
+      close_after_flush_ = true;
+      metrics_.closed(metrics::CloseReason::quit);
+      return false;
+    case resp::CommandClass::inspect:
+      break;
+  }
+  return false;
+}
+
+void ClientSession::reply_local(std::string_view reply) {
+  const auto slot = next_slot_++;
+  parked_.emplace_back();
+  deliver(slot, reply);
+}
+
+void ClientSession::refuse(resp::ErrorCode code, std::string reply) {
+  metrics_.error_reply(code);
+  reply_local(reply);
+}
+
+void ClientSession::protocol_failure(std::string reply, metrics::CloseReason reason,
+                                     std::string_view why) {
+  spdlog::warn("event=client_closed service={} reason={} peer={} detail=\"{}\"",
+               settings_.service, metrics::close_reason_name(reason), peer(), why);
+  metrics_.error_reply(resp::ErrorCode::protocol);
+  metrics_.closed(reason);
+  reply_local(reply);
+  close_after_flush_ = true;
+  write_wake_.cancel();
+}
+
+void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
+  if (closed_) return;
+  const auto index = slot - head_slot_;
+  if (index != 0) {
+    auto& p = parked_[index];
+    p.ready = true;
+    p.bytes.assign(reply);
+    parked_bytes_ += reply.size();
+  } else {
+    out_.append(reply);
+    parked_.pop_front();
+    ++head_slot_;
+    while (!parked_.empty() && parked_.front().ready) {
+      out_.append(parked_.front().bytes);
+      parked_bytes_ -= parked_.front().bytes.size();
+      parked_.pop_front();
+      ++head_slot_;
+    }
+    if (!writing_active_) write_wake_.cancel();
+  }
+  if (pending_out_bytes() > settings_.output_hard_limit) {
+    spdlog::warn("event=client_closed service={} reason=output_limit peer={} buffered={}",
+                 settings_.service, peer(), pending_out_bytes());
+    metrics_.closed(metrics::CloseReason::output_limit);
+    close();
+  }
+}
+
+asio::awaitable<void> ClientSession::write_loop(std::shared_ptr<ClientSession> self) {
+  while (!closed_) {
+    if (out_.empty()) {
+      if (close_after_flush_ && parked_.empty()) {
+        error_code ignored;
+        socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+        close();
+        break;
+      }
+      error_code ec;
+      co_await write_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    writing_.swap(out_);
+    writing_active_ = true;
+    error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(writing_),
+                               asio::redirect_error(use_awaitable, ec));
+    writing_active_ = false;
+    writing_.clear();
+    if (writing_.capacity() > kKeepOutputCapacity) std::string().swap(writing_);
+    if (ec) {
+      close();
+      break;
+    }
+    if (!paused()) read_wake_.cancel();
+    account();
+  }
+  (void)self;
+}
+
+}  // namespace tether::proxy

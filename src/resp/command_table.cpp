@@ -1,0 +1,79 @@
+// CommandTable: a sorted constexpr table searched with the upper-cased name held in a
+// stack buffer. No allocation, no hashing, no static initialisation order concerns.
+#include "tether/resp/command_table.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace tether::resp {
+
+namespace {
+
+struct Entry {
+  std::string_view name;  // upper case
+  CommandClass cls;
+};
+
+using C = CommandClass;
+
+// Sorted by name (checked at compile time below). Everything absent is `shared`.
+constexpr std::array kTable{
+    Entry{"AUTH", C::stateful},         Entry{"BLMOVE", C::stateful},
+    Entry{"BLMPOP", C::stateful},       Entry{"BLPOP", C::stateful},
+    Entry{"BRPOP", C::stateful},        Entry{"BRPOPLPUSH", C::stateful},
+    Entry{"BZMPOP", C::stateful},       Entry{"BZPOPMAX", C::stateful},
+    Entry{"BZPOPMIN", C::stateful},     Entry{"CLIENT", C::stateful},
+    Entry{"DISCARD", C::stateful},      Entry{"EXEC", C::stateful},
+    Entry{"FAILOVER", C::denied},       Entry{"HELLO", C::stateful},
+    Entry{"MONITOR", C::stateful},      Entry{"MULTI", C::stateful},
+    Entry{"PSUBSCRIBE", C::stateful},   Entry{"PSYNC", C::denied},
+    Entry{"PUNSUBSCRIBE", C::stateful}, Entry{"QUIT", C::local},
+    Entry{"REPLICAOF", C::denied},      Entry{"RESET", C::stateful},
+    Entry{"SELECT", C::stateful},       Entry{"SHUTDOWN", C::denied},
+    Entry{"SLAVEOF", C::denied},        Entry{"SSUBSCRIBE", C::stateful},
+    Entry{"SUBSCRIBE", C::stateful},    Entry{"SUNSUBSCRIBE", C::stateful},
+    Entry{"SYNC", C::denied},           Entry{"UNSUBSCRIBE", C::stateful},
+    Entry{"UNWATCH", C::stateful},      Entry{"WAIT", C::stateful},
+    Entry{"WATCH", C::stateful},        Entry{"XREAD", C::inspect},
+    Entry{"XREADGROUP", C::inspect},
+};
+
+constexpr bool table_sorted() {
+  for (std::size_t i = 1; i < kTable.size(); ++i) {
+    if (!(kTable[i - 1].name < kTable[i].name)) return false;
+  }
+  return true;
+}
+static_assert(table_sorted(), "kTable must stay sorted for the binary search");
+
+constexpr std::size_t longest_name() {
+  std::size_t n = 0;
+  for (const Entry& e : kTable)
+    n = std::max(n, e.name.size());
+  return n;
+}
+constexpr std::size_t kLongestName = longest_name();
+
+constexpr char to_upper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+}
+
+}  // namespace
+
+std::size_t upper_name(std::string_view name, char* out, std::size_t out_len) {
+  if (name.size() > out_len) return 0;
+  std::transform(name.begin(), name.end(), out, to_upper);
+  return name.size();
+}
+
+CommandClass classify_command(std::string_view name) {
+  std::array<char, kLongestName> buf;
+  const std::size_t n = upper_name(name, buf.data(), buf.size());
+  if (n == 0) return CommandClass::shared;  // empty, or longer than any listed name
+  const std::string_view key(buf.data(), n);
+  const auto it = std::lower_bound(kTable.begin(), kTable.end(), key,
+                                   [](const Entry& e, std::string_view k) { return e.name < k; });
+  return (it != kTable.end() && it->name == key) ? it->cls : CommandClass::shared;
+}
+
+}  // namespace tether::resp

@@ -1,0 +1,365 @@
+#include "tether/upstream/connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+
+#include "tether/resp/error_replies.hpp"
+#include "tether/resp/value.hpp"
+
+namespace tether::upstream {
+namespace {
+
+using asio::use_awaitable;
+using boost::system::error_code;
+
+// Replies in flight per connection are bounded by the clients' own limits
+// (limits.max_pending each); the read buffer starts small and grows only for large
+// replies.
+constexpr std::size_t kReadBufferInitial = 16 * 1024;
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+void set_nodelay(asio::generic::stream_protocol::socket& s) {
+  int one = 1;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace
+
+Connection::Connection(asio::any_io_executor ex, const PoolSettings& settings,
+                       const metrics::ServiceMetrics& metrics, ConnectionEvents& events,
+                       std::uint64_t id, std::uint64_t generation)
+    : ex_(ex),
+      settings_(settings),
+      metrics_(metrics),
+      events_(events),
+      id_(id),
+      generation_(generation),
+      socket_(ex),
+      deadline_(ex),
+      wake_(ex),
+      framer_(settings.protocol) {
+  wake_.expires_at(asio::steady_timer::time_point::max());
+  metrics_.upstream_state(metrics::UpstreamState::connecting, 1);
+}
+
+Connection::~Connection() {
+  if (state_ == State::connecting) metrics_.upstream_state(metrics::UpstreamState::connecting, -1);
+  if (state_ == State::ready) {
+    metrics_.upstream_state(draining_ ? metrics::UpstreamState::draining
+                                      : metrics::UpstreamState::ready,
+                            -1);
+  }
+}
+
+void Connection::set_state(State s) {
+  auto gauge_of = [this](State st) {
+    if (st == State::connecting) return metrics::UpstreamState::connecting;
+    return draining_ ? metrics::UpstreamState::draining : metrics::UpstreamState::ready;
+  };
+  if (state_ != State::closed) metrics_.upstream_state(gauge_of(state_), -1);
+  state_ = s;
+  if (state_ != State::closed) metrics_.upstream_state(gauge_of(state_), 1);
+}
+
+void Connection::fail(std::string why) {
+  last_error_ = std::move(why);
+}
+
+asio::awaitable<bool> Connection::run() {
+  auto self = shared_from_this();
+  deadline_.expires_after(settings_.connect_timeout);
+  deadline_.async_wait([self](error_code ec) {
+    if (!ec && self->state_ == State::connecting) {
+      self->timed_out_ = true;
+      error_code ignored;
+      self->socket_.close(ignored);
+    }
+  });
+  bool ok = co_await dial();
+  if (ok) ok = co_await handshake();
+  deadline_.cancel();
+  if (!ok) {
+    if (timed_out_) {
+      fail("connect to " + settings_.target.to_string() + " timed out after " +
+           std::to_string(settings_.connect_timeout.count()) + "ms");
+    }
+    metrics_.upstream_connect_failures->Increment();
+    spdlog::warn("event=upstream_connect_failed service={} upstream={} conn={} error=\"{}\"",
+                 settings_.service, settings_.target.to_string(), id_, last_error_);
+    error_code ignored;
+    socket_.close(ignored);
+    set_state(State::closed);
+    co_return false;
+  }
+  set_state(State::ready);
+  spdlog::info("event=upstream_ready service={} upstream={} conn={} generation={}",
+               settings_.service, settings_.target.to_string(), id_, generation_);
+  asio::co_spawn(ex_, write_loop(self), asio::detached);
+  events_.on_ready(*this);
+  if (draining_ && fifo_.empty()) close();
+  co_await read_loop();
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::dial() {
+  error_code ec;
+  const auto& t = settings_.target;
+  if (t.kind == util::Endpoint::Kind::unix_socket) {
+    asio::local::stream_protocol::endpoint ep(t.path);
+    co_await socket_.async_connect(asio::generic::stream_protocol::endpoint(ep),
+                                   asio::redirect_error(use_awaitable, ec));
+    if (ec) fail("connect to " + t.to_string() + ": " + ec.message());
+    co_return !ec;
+  }
+  asio::ip::tcp::resolver resolver(ex_);
+  auto results = co_await resolver.async_resolve(t.host, std::to_string(t.port),
+                                                 asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    fail("resolve " + t.host + ": " + ec.message());
+    co_return false;
+  }
+  for (const auto& entry : results) {
+    asio::generic::stream_protocol::endpoint ep(entry.endpoint());
+    error_code ignored;
+    socket_.close(ignored);
+    co_await socket_.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      set_nodelay(socket_);
+      co_return true;
+    }
+  }
+  fail("connect to " + t.to_string() + ": " + ec.message());
+  co_return false;
+}
+
+// AUTH (when configured), CLIENT SETNAME and ROLE, pipelined in one write. Only a
+// connection on which ROLE answered "master" ever takes work.
+asio::awaitable<bool> Connection::handshake() {
+  std::string out;
+  std::size_t expected = 0;
+  if (!settings_.password.empty()) {
+    out += settings_.username.empty()
+               ? resp::encode_command({"AUTH", settings_.password})
+               : resp::encode_command({"AUTH", settings_.username, settings_.password});
+    ++expected;
+  }
+  out += resp::encode_command({"CLIENT", "SETNAME", "redis-tether"});
+  out += resp::encode_command({"ROLE"});
+  expected += 2;
+  error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    fail("handshake write to " + settings_.target.to_string() + ": " + ec.message());
+    co_return false;
+  }
+  std::vector<resp::Value> replies;
+  rbuf_.resize(kReadBufferInitial);
+  while (replies.size() < expected) {
+    std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
+    auto status = framer_.scan(view);
+    if (status == resp::ScanStatus::complete) {
+      auto size = framer_.reply().size;
+      auto value = resp::decode_reply(view.substr(0, size));
+      framer_.reset();
+      rstart_ += size;
+      if (!value) {
+        fail("handshake reply from " + settings_.target.to_string() + " is not RESP2");
+        co_return false;
+      }
+      replies.push_back(std::move(*value));
+      continue;
+    }
+    if (status == resp::ScanStatus::error) {
+      fail("handshake reply from " + settings_.target.to_string() +
+           " is malformed: " + framer_.error_message());
+      co_return false;
+    }
+    if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
+    auto n = co_await socket_.async_read_some(
+        asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+        asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      fail("handshake read from " + settings_.target.to_string() + ": " + ec.message());
+      co_return false;
+    }
+    rend_ += n;
+  }
+  std::size_t i = 0;
+  if (!settings_.password.empty()) {
+    const auto& auth = replies[i++];
+    if (auth.is_error()) {
+      fail("AUTH at " + settings_.target.to_string() + " failed: " + auth.str);
+      co_return false;
+    }
+  }
+  ++i;  // CLIENT SETNAME: a refusal (e.g. by ACL) does not matter
+  const auto& role = replies[i];
+  if (role.is_error()) {
+    fail("ROLE at " + settings_.target.to_string() + " failed: " + role.str);
+    co_return false;
+  }
+  if (role.type != resp::Value::Type::array || role.elements.empty() ||
+      role.elements[0].str != "master") {
+    fail(settings_.target.to_string() + " is not a master (ROLE says " +
+         (role.elements.empty() ? std::string("nothing") : role.elements[0].str) + ")");
+    co_return false;
+  }
+  co_return true;
+}
+
+void Connection::enqueue(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
+                         std::string_view bytes) {
+  queued_.append(bytes);
+  fifo_.push_back(Owed{sink, slot, static_cast<std::uint32_t>(bytes.size())});
+  ++queued_count_;
+  if (!writing_active_) wake_.cancel();
+}
+
+asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
+  while (state_ == State::ready) {
+    if (queued_.empty()) {
+      error_code ec;
+      co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    writing_.swap(queued_);
+    queued_count_ = 0;
+    writing_active_ = true;
+    error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(writing_),
+                               asio::redirect_error(use_awaitable, ec));
+    writing_active_ = false;
+    writing_.clear();
+    if (ec) {
+      if (state_ == State::ready) {
+        last_error_ = "write to " + settings_.target.to_string() + ": " + ec.message();
+        error_code ignored;
+        socket_.close(ignored);  // the read loop sees it and fails what is owed
+      }
+      break;
+    }
+    // Keep the buffers from pinning a large burst's memory forever.
+    if (writing_.capacity() > (1u << 20)) std::string().swap(writing_);
+  }
+  (void)self;
+}
+
+asio::awaitable<void> Connection::read_loop() {
+  error_code ec;
+  while (state_ == State::ready) {
+    if (rstart_ == rend_) rstart_ = rend_ = 0;
+    if (rbuf_.size() - rend_ < kReadChunk) {
+      if (rstart_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+        rend_ -= rstart_;
+        rstart_ = 0;
+      }
+      if (rbuf_.size() - rend_ < kReadChunk) rbuf_.resize(rbuf_.size() * 2);
+    }
+    auto n = co_await socket_.async_read_some(
+        asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+        asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    rend_ += n;
+    if (!deliver_replies()) break;
+    if (draining_ && fifo_.empty()) break;
+    if (rbuf_.size() > 4 * kReadBufferInitial && rstart_ == rend_) {
+      rbuf_.resize(kReadBufferInitial);
+      rbuf_.shrink_to_fit();
+      rstart_ = rend_ = 0;
+    }
+  }
+  if (state_ == State::ready && !(draining_ && fifo_.empty())) {
+    if (last_error_.empty() || ec) {
+      last_error_ = ec ? "connection to " + settings_.target.to_string() + " lost: " + ec.message()
+                       : last_error_;
+    }
+    spdlog::warn("event=upstream_lost service={} upstream={} conn={} generation={} inflight={} "
+                 "error=\"{}\"",
+                 settings_.service, settings_.target.to_string(), id_, generation_,
+                 fifo_.size(), last_error_);
+  } else if (state_ == State::ready) {
+    spdlog::info("event=upstream_drained service={} upstream={} conn={} generation={}",
+                 settings_.service, settings_.target.to_string(), id_, generation_);
+  }
+  error_code ignored;
+  socket_.close(ignored);
+  fail_all();
+}
+
+bool Connection::deliver_replies() {
+  for (;;) {
+    std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
+    auto status = framer_.scan(view);
+    if (status == resp::ScanStatus::need_more) return true;
+    if (status == resp::ScanStatus::error) {
+      last_error_ = "malformed reply from " + settings_.target.to_string() + ": " +
+                    framer_.error_message();
+      return false;
+    }
+    auto size = framer_.reply().size;
+    framer_.reset();
+    rstart_ += size;
+    if (fifo_.empty() || fifo_.size() == queued_count_) {
+      last_error_ = "unexpected reply from " + settings_.target.to_string() +
+                    " with no command outstanding";
+      return false;
+    }
+    Owed owed = std::move(fifo_.front());
+    fifo_.pop_front();
+    if (owed.sink->affinity_conn == id_ && owed.sink->affinity_inflight > 0) {
+      --owed.sink->affinity_inflight;
+    }
+    owed.sink->deliver(owed.slot, view.substr(0, size));
+  }
+}
+
+void Connection::drain() {
+  if (draining_) return;
+  if (state_ == State::ready) metrics_.upstream_state(metrics::UpstreamState::ready, -1);
+  draining_ = true;
+  if (state_ == State::ready) metrics_.upstream_state(metrics::UpstreamState::draining, 1);
+  if (state_ != State::ready || fifo_.empty()) close();
+}
+
+void Connection::close() {
+  error_code ignored;
+  socket_.close(ignored);
+  deadline_.cancel();
+  wake_.cancel();
+}
+
+void Connection::fail_all() {
+  set_state(State::closed);
+  wake_.cancel();
+  // The newest queued_count_ entries were never handed to the socket.
+  std::vector<Unsent> unsent;
+  std::size_t written = fifo_.size() - queued_count_;
+  std::size_t offset = 0;
+  unsent.reserve(queued_count_);
+  for (std::size_t i = written; i < fifo_.size(); ++i) {
+    auto& o = fifo_[i];
+    unsent.push_back(Unsent{std::move(o.sink), o.slot, queued_.substr(offset, o.bytes)});
+    offset += o.bytes;
+  }
+  fifo_.resize(written);
+  queued_.clear();
+  queued_count_ = 0;
+  if (!fifo_.empty()) {
+    const auto reply = resp::outcome_unknown_error(settings_.target.to_string());
+    while (!fifo_.empty()) {
+      Owed owed = std::move(fifo_.front());
+      fifo_.pop_front();
+      if (owed.sink->affinity_conn == id_) owed.sink->affinity_inflight = 0;
+      metrics_.error_reply(resp::ErrorCode::outcome_unknown);
+      owed.sink->deliver(owed.slot, reply);
+    }
+  }
+  for (auto& u : unsent) {
+    if (u.sink->affinity_conn == id_) u.sink->affinity_inflight = 0;
+  }
+  events_.on_lost(*this, std::move(unsent));
+}
+
+}  // namespace tether::upstream

@@ -1,0 +1,258 @@
+#include "tether/upstream/pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "tether/resp/error_replies.hpp"
+#include "tether/util/units.hpp"
+
+namespace tether::upstream {
+
+using asio::use_awaitable;
+using boost::system::error_code;
+
+Pool::Pool(asio::any_io_executor ex, PoolSettings settings,
+           const metrics::ServiceMetrics& metrics)
+    : ex_(ex), settings_(std::move(settings)), metrics_(metrics), expire_timer_(ex) {
+  expire_timer_.expires_at(asio::steady_timer::time_point::max());
+}
+
+Pool::~Pool() {
+  metrics_.held_commands->Decrement(gauge_held_commands_);
+  metrics_.held_bytes->Decrement(gauge_held_bytes_);
+}
+
+void Pool::start() {
+  slots_.assign(settings_.size, nullptr);
+  for (std::size_t i = 0; i < settings_.size; ++i) {
+    asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+  }
+  asio::co_spawn(ex_, expire_loop(), asio::detached);
+}
+
+void Pool::retarget(const util::Endpoint& target) {
+  if (stopped_) return;
+  spdlog::info("event=upstream_retarget service={} from={} to={} generation={}",
+               settings_.service, settings_.target.to_string(), target.to_string(),
+               generation_ + 1);
+  settings_.target = target;
+  ++generation_;
+  for (auto& c : slots_) {
+    if (!c) continue;
+    draining_.push_back(c);
+    c->drain();
+    c.reset();
+  }
+  for (std::size_t i = 0; i < settings_.size; ++i) {
+    asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+  }
+}
+
+void Pool::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& c : slots_) {
+    if (c) c->close();
+  }
+  for (auto& c : draining_) c->close();
+  expire_timer_.cancel();
+  expire_held(true);
+}
+
+std::size_t Pool::accepting_connections() const {
+  return static_cast<std::size_t>(
+      std::count_if(slots_.begin(), slots_.end(), [](const auto& c) { return c && c->accepting(); }));
+}
+
+asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation) {
+  auto backoff = settings_.reconnect_min;
+  asio::steady_timer timer(ex_);
+  while (!stopped_ && generation == generation_) {
+    auto conn = std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++,
+                                             generation);
+    slots_[index] = conn;
+    bool was_ready = co_await conn->run();
+    if (!was_ready) last_error_ = conn->last_error();
+    if (generation == generation_ && slots_[index] == conn) slots_[index].reset();
+    std::erase(draining_, conn);
+    if (stopped_ || generation != generation_) break;
+    if (was_ready) {
+      backoff = settings_.reconnect_min;
+      continue;  // a connection that served dies: redial at once
+    }
+    timer.expires_after(backoff);
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    backoff = std::min(backoff * 2, settings_.reconnect_max);
+  }
+}
+
+Connection* Pool::pick(ReplySink& sink) {
+  // A client's commands still in flight pin it to their connection: pipelined commands
+  // must execute in the order the client sent them.
+  if (sink.affinity_inflight > 0) {
+    for (auto& c : slots_) {
+      if (c && c->id() == sink.affinity_conn) return c->accepting() ? c.get() : nullptr;
+    }
+    // Its connection is draining (retarget): the client moves to the new generation.
+  }
+  const std::size_t n = slots_.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    auto& c = slots_[(round_robin_ + k) % n];
+    if (c && c->accepting()) {
+      round_robin_ = (round_robin_ + k + 1) % n;
+      return c.get();
+    }
+  }
+  return nullptr;
+}
+
+void Pool::send(Connection& c, const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
+                std::string_view bytes) {
+  if (sink->affinity_conn != c.id()) {
+    sink->affinity_conn = c.id();
+    sink->affinity_inflight = 0;
+  }
+  ++sink->affinity_inflight;
+  c.enqueue(sink, slot, bytes);
+}
+
+void Pool::dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
+                    std::string_view bytes) {
+  if (stopped_) {
+    metrics_.error_reply(resp::ErrorCode::nomaster);
+    sink->deliver(slot, resp::nomaster_error(settings_.service, "0ms", "redis-tether is stopping"));
+    return;
+  }
+  if (hold_.empty()) {
+    if (auto* c = pick(*sink)) {
+      send(*c, sink, slot, bytes);
+      return;
+    }
+  }
+  if (hold_bytes_ + bytes.size() > settings_.hold_max_bytes) {
+    metrics_.error_reply(resp::ErrorCode::holdfull);
+    sink->deliver(slot, resp::holdfull_error(settings_.service,
+                                             util::format_size(settings_.hold_max_bytes)));
+    return;
+  }
+  hold(sink, slot, std::string(bytes),
+       asio::steady_timer::clock_type::now() + settings_.hold_timeout, false);
+  // With the hold non-empty a ready connection may exist only if the pinned one is busy
+  // draining; flushing keeps order.
+  flush_hold();
+}
+
+void Pool::hold(std::shared_ptr<ReplySink> sink, std::uint64_t slot, std::string bytes,
+                asio::steady_timer::time_point deadline, bool front) {
+  if (hold_.empty()) {
+    spdlog::info("event=hold_started service={} upstream={} reason=\"{}\"", settings_.service,
+                 settings_.target.to_string(), no_upstream_reason());
+  }
+  hold_bytes_ += bytes.size();
+  Held h{std::move(sink), slot, std::move(bytes), deadline};
+  if (front) {
+    hold_.push_front(std::move(h));
+  } else {
+    hold_.push_back(std::move(h));
+  }
+  if (hold_.size() == 1 || front) expire_timer_.cancel();  // re-arm on the new front
+  update_hold_gauges();
+}
+
+void Pool::flush_hold() {
+  if (hold_.empty()) return;
+  std::size_t sent = 0;
+  while (!hold_.empty()) {
+    auto& h = hold_.front();
+    auto* c = pick(*h.sink);
+    if (!c) break;
+    send(*c, h.sink, h.slot, h.bytes);
+    hold_bytes_ -= h.bytes.size();
+    hold_.pop_front();
+    ++sent;
+  }
+  if (sent > 0 && hold_.empty()) {
+    spdlog::info("event=hold_ended service={} upstream={} delivered={}", settings_.service,
+                 settings_.target.to_string(), sent);
+  }
+  update_hold_gauges();
+}
+
+asio::awaitable<void> Pool::expire_loop() {
+  while (!stopped_) {
+    expire_timer_.expires_at(hold_.empty() ? asio::steady_timer::time_point::max()
+                                           : hold_.front().deadline);
+    error_code ec;
+    co_await expire_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopped_) break;
+    if (!ec) expire_held(false);
+  }
+}
+
+void Pool::expire_held(bool all) {
+  const auto now = asio::steady_timer::clock_type::now();
+  std::size_t expired = 0;
+  std::string reply;
+  while (!hold_.empty() && (all || hold_.front().deadline <= now)) {
+    Held h = std::move(hold_.front());
+    hold_.pop_front();
+    hold_bytes_ -= h.bytes.size();
+    if (reply.empty()) {
+      reply = resp::nomaster_error(settings_.service,
+                                   util::format_duration(settings_.hold_timeout),
+                                   stopped_ ? std::string("redis-tether is stopping")
+                                            : no_upstream_reason());
+    }
+    metrics_.error_reply(resp::ErrorCode::nomaster);
+    metrics_.hold_expired->Increment();
+    h.sink->deliver(h.slot, reply);
+    ++expired;
+  }
+  if (expired > 0) {
+    spdlog::warn("event=hold_expired service={} upstream={} commands={} reason=\"{}\"",
+                 settings_.service, settings_.target.to_string(), expired, no_upstream_reason());
+  }
+  update_hold_gauges();
+}
+
+void Pool::update_hold_gauges() {
+  const double cmds = static_cast<double>(hold_.size());
+  const double bytes = static_cast<double>(hold_bytes_);
+  metrics_.held_commands->Increment(cmds - gauge_held_commands_);
+  metrics_.held_bytes->Increment(bytes - gauge_held_bytes_);
+  gauge_held_commands_ = cmds;
+  gauge_held_bytes_ = bytes;
+}
+
+std::string Pool::no_upstream_reason() const {
+  if (!last_error_.empty()) return last_error_;
+  return "no connection to " + settings_.target.to_string() + " is ready yet";
+}
+
+void Pool::on_ready(Connection& c) {
+  if (c.generation() != generation_) {
+    c.drain();
+    return;
+  }
+  last_error_.clear();
+  flush_hold();
+}
+
+void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {
+  if (!c.last_error().empty()) last_error_ = c.last_error();
+  if (unsent.empty()) return;
+  // These never reached a socket: re-dispatch them ahead of anything held later, keeping
+  // their order; their hold deadline starts now.
+  // Deadlines stay non-decreasing from the front, which the expiry loop relies on.
+  auto deadline = asio::steady_timer::clock_type::now() + settings_.hold_timeout;
+  if (!hold_.empty()) deadline = std::min(deadline, hold_.front().deadline);
+  for (auto it = unsent.rbegin(); it != unsent.rend(); ++it) {
+    hold(std::move(it->sink), it->slot, std::move(it->bytes), deadline, true);
+  }
+  // The dying connection is no longer accepting, so flush only reaches live ones.
+  flush_hold();
+}
+
+}  // namespace tether::upstream

@@ -1,0 +1,247 @@
+// Error reporting: every kind of problem names its key path and line, and all of them are
+// reported in one pass.
+#include <catch2/catch.hpp>
+
+#include "config_test_support.hpp"
+#include "tether/config/config.hpp"
+
+using namespace tether::config;
+using namespace tether::config::test;
+
+TEST_CASE("every error in a file is reported at once, in line order") {
+  auto result = load(yaml(R"(
+log_level: loud
+workers: 0
+colour: blue
+admin:
+  listen: unix:/run/admin.sock
+  port: 9121
+services:
+  - name: main
+    listen: 127.0.0.1:6379
+    upstream: 127.0.0.1:6380
+    pool:
+      size: -2
+      sise: 3
+      connect_timeout: 5
+      reconnect_min: 2s
+      reconnect_max: 1s
+    hold:
+      timeout: {a: 1}
+      max_bytes: lots
+    limits:
+      max_clients: 0
+      max_pending: [1, 2]
+      output_soft_limit: 2GiB
+      max_bulk_len: -1
+      max_inline_len: 0
+      max_multibulk_len: 2147483648
+  - name: main
+    listen: 127.0.0.1:6379
+    listen_mode: "0999"
+    upstream: nowhere
+  - listen: 127.0.0.1:7000
+)"));
+  INFO(dump(result));
+  CHECK_FALSE(result.config);
+  require_error(result, "log_level", 1, "expected one of: trace, debug, info, warn, error");
+  require_error(result, "workers", 2, "must be from 1 to 64, got 0");
+  require_error(result, "colour", 3,
+                "unknown key; expected one of: log_level, workers, admin, services");
+  require_error(result, "admin.listen", 5, "must be a TCP host:port");
+  require_error(result, "admin.port", 6, "unknown key; expected one of: listen");
+  require_error(result, "services[0].pool.size", 12, "must not be negative, got '-2'");
+  require_error(result, "services[0].pool.sise", 13, "unknown key (did you mean 'size'?)");
+  require_error(result, "services[0].pool.connect_timeout", 14, "expected a duration with a unit");
+  require_error(result, "services[0].pool.reconnect_min", 15,
+                "reconnect_min (2s) must not exceed reconnect_max (1s)");
+  require_error(result, "services[0].hold.timeout", 18, "got a mapping");
+  require_error(result, "services[0].hold.max_bytes", 19, "expected a size such as");
+  require_error(result, "services[0].limits.max_clients", 21, "must be greater than zero");
+  require_error(result, "services[0].limits.max_pending", 22,
+                "expected a whole number, got a list");
+  require_error(result, "services[0].limits.output_soft_limit", 23,
+                "output_soft_limit (2GiB) must not exceed output_hard_limit (1GiB)");
+  require_error(result, "services[0].limits.max_bulk_len", 24, "must not be negative");
+  require_error(result, "services[0].limits.max_inline_len", 25, "must be greater than zero");
+  require_error(result, "services[0].limits.max_multibulk_len", 26,
+                "must be from 1 to 2147483647, got 2147483648");
+  require_error(result, "services[1].name", 27, "duplicate service name 'main'");
+  require_error(result, "services[1].listen", 28, "already used by services[0].listen (line 9)");
+  require_error(result, "services[1].listen_mode", 29, "expected an octal file mode");
+  require_error(result, "services[1].upstream", 30, "invalid address 'nowhere'");
+  require_error(result, "services[2].name", 31, "required key is missing");
+  require_error(result, "services[2].upstream", 31, "required key is missing");
+  CHECK(result.errors.size() == 23);
+  for (std::size_t i = 1; i < result.errors.size(); ++i) {
+    CHECK(result.errors[i - 1].line <= result.errors[i].line);
+  }
+}
+
+TEST_CASE("wrong node types name what was expected and what was found") {
+  auto result = load(yaml(R"(
+workers:
+  - 1
+services:
+  - name: {first: a}
+    listen: 127.0.0.1:6379
+    upstream: 127.0.0.1:6380
+    pool: 3
+    hold: [1]
+    limits:
+  - just a string
+  -
+)"));
+  INFO(dump(result));
+  require_error(result, "workers", 1, "expected a whole number, got a list");
+  require_error(result, "services[0].name", 4, "expected a string, got a mapping");
+  require_error(result, "services[0].pool", 7, "expected a mapping of key: value lines, got '3'");
+  require_error(result, "services[0].hold", 8, "got a list");
+  require_error(result, "services[1]", 10, "got 'just a string'");
+  CHECK(result.errors.size() == 6);  // and services[2], an empty item
+}
+
+TEST_CASE("services must be a non-empty list") {
+  for (const char* text : {"services:\n", "services: []\n", "services:\n  name: main\n"}) {
+    auto result = load(text);
+    INFO(text << dump(result));
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].path == "services");
+    CHECK(result.errors[0].line == 1);
+  }
+  CHECK(load("services:\n  name: main\n").errors[0].message.find("got a mapping") !=
+        std::string::npos);
+}
+
+TEST_CASE("missing required service keys are each named") {
+  auto result = load("services:\n  - listen_mode: \"0600\"\n");
+  INFO(dump(result));
+  REQUIRE(result.errors.size() == 3);
+  require_error(result, "services[0].name", 2, "required key is missing");
+  require_error(result, "services[0].listen", 2, "expected host:port");
+  require_error(result, "services[0].upstream", 2, "expected host:port");
+}
+
+TEST_CASE("duplicate YAML keys are errors") {
+  auto result = load(std::string(kMinimal) + "workers: 2\nworkers: 3\n");
+  INFO(dump(result));
+  REQUIRE(result.errors.size() == 1);
+  require_error(result, "workers", 6, "duplicate key; first set on line 5");
+}
+
+TEST_CASE("bad scalar values") {
+  struct Case {
+    const char* section;
+    const char* key;
+    const char* value;
+    const char* words;
+  };
+  const Case cases[] = {
+      {"pool", "size", "abc", "expected a whole number, got 'abc'"},
+      {"pool", "size", "0", "must be from 1 to 1024, got 0"},
+      {"pool", "size", "1025", "must be from 1 to 1024"},
+      {"pool", "size", "1.5", "expected a whole number"},
+      {"pool", "size", "99999999999999999999", "expected a whole number"},
+      {"pool", "connect_timeout", "0", "must be greater than zero"},
+      {"pool", "connect_timeout", "-1s", "must not be negative"},
+      {"pool", "connect_timeout", "25h", "must be at most 24h"},
+      {"pool", "connect_timeout", "5 fortnights", "expected a duration"},
+      {"pool", "reconnect_min", "\"\"", "expected a duration"},
+      {"pool", "reconnect_max", "~", "got an empty value"},
+      {"hold", "max_bytes", "64XB", "expected a size such as 65536, 64KiB"},
+      {"hold", "max_bytes", "99999999999GiB", "expected a size"},
+      {"limits", "max_request_bytes", "0", "must be greater than zero"},
+      {"limits", "output_hard_limit", "0B", "must be greater than zero"},
+      {"limits", "max_bulk_len", "0", "must be greater than zero"},
+      {"limits", "max_bulk_len", "9223372036854775808", "must be at most 9223372036854775807B"},
+      {"limits", "max_multibulk_len", "0", "must be from 1 to 2147483647"},
+      {"limits", "max_multibulk_len", "64KiB", "expected a whole number"},
+      {"limits", "max_pending", "-1", "must not be negative, got '-1'"},
+  };
+  for (const Case& c : cases) {
+    std::string text =
+        std::string(kMinimal) + "    " + c.section + ":\n      " + c.key + ": " + c.value + "\n";
+    auto result = load(text);
+    INFO(text);
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, std::string("services[0].") + c.section + "." + c.key, 6, c.words);
+  }
+}
+
+TEST_CASE("top-level values") {
+  CHECK(load(std::string(kMinimal) + "workers: 65\n").errors.at(0).message ==
+        "must be from 1 to 64, got 65");
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    auto result = load(std::string(kMinimal) + "log_level: " + level + "\n");
+    INFO(level << dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->log_level == level);
+  }
+  auto verbose = load(std::string(kMinimal) + "log_level: INFO\n");
+  REQUIRE(verbose.errors.size() == 1);
+  CHECK(verbose.errors[0].message ==
+        "expected one of: trace, debug, info, warn, error, critical, off, got 'INFO'");
+  CHECK(load(std::string(kMinimal) + "log_level: \"\"\n").errors.at(0).message.find("empty") !=
+        std::string::npos);
+}
+
+TEST_CASE("listen_mode is an octal string") {
+  auto mode = [](const char* text) {
+    return load(std::string(kMinimal) + "    listen_mode: " + text + "\n");
+  };
+  CHECK(mode("\"0660\"").config->services[0].listen_mode == 0660);
+  CHECK(mode("0600").config->services[0].listen_mode == 0600);
+  CHECK(mode("\"777\"").config->services[0].listen_mode == 0777);
+  for (const char* bad : {"\"0999\"", "\"07777\"", "rw-rw----", "\"\"", "\"06600\""}) {
+    INFO(bad);
+    auto result = mode(bad);
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].listen_mode", 5, "expected an octal file mode");
+  }
+}
+
+TEST_CASE("addresses") {
+  auto with = [](const char* listen, const char* upstream) {
+    return load(std::string("services:\n  - name: a\n    listen: ") + listen +
+                "\n    upstream: " + upstream + "\n");
+  };
+  CHECK(with("\"[::1]:6379\"", "\"[2001:db8::1]:6380\"").config);
+  CHECK(with("unix:/tmp/a.sock", "localhost:6380").config);
+  require_error(with("127.0.0.1", "127.0.0.1:6380"), "services[0].listen", 3,
+                "invalid address '127.0.0.1': expected host:port or unix:/path");
+  require_error(with("127.0.0.1:0", "127.0.0.1:6380"), "services[0].listen", 3,
+                "port must be a number from 1 to 65535");
+  require_error(with("::1:6379", "127.0.0.1:6380"), "services[0].listen", 3, "brackets");
+  require_error(with("127.0.0.1:6379", "127.0.0.1:6379"), "services[0].upstream", 4,
+                "the proxy would connect to itself");
+  require_error(with("127.0.0.1:6379", "{host: a}"), "services[0].upstream", 4, "got a mapping");
+}
+
+TEST_CASE("admin.listen must not reuse a service's address") {
+  auto result = load(std::string(kMinimal) + "admin:\n  listen: 127.0.0.1:6379\n");
+  INFO(dump(result));
+  REQUIRE(result.errors.size() == 1);
+  require_error(result, "admin.listen", 6, "already used by services[0].listen (line 3)");
+  CHECK(load(std::string(kMinimal) + "admin: 9121\n").errors.at(0).path == "admin");
+}
+
+TEST_CASE("service names are log fields and metric labels") {
+  auto named = [](const std::string& name) {
+    return load(std::string("services:\n  - name: ") + name +
+                "\n    listen: 127.0.0.1:6379\n    upstream: 127.0.0.1:6380\n");
+  };
+  CHECK(named("Main_1.eu-west").config);
+  CHECK(named(std::string(64, 'a')).config);
+  for (std::string bad : {"\"two words\"", "\"a=b\"", "\"\"", "\"x\\\"y\"", "é"}) {
+    INFO(bad);
+    auto result = named(bad);
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].path == "services[0].name");
+  }
+  {
+    auto result = named(std::string(65, 'a'));
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].message.starts_with("expected 1 to 64 letters"));
+    CHECK(result.errors[0].line == 2);
+  }
+}

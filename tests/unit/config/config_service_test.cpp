@@ -1,0 +1,159 @@
+// Services: upstream authentication (inline password, password file) and checks that span
+// services.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "config_test_support.hpp"
+#include "tether/config/config.hpp"
+
+using namespace tether::config;
+using namespace tether::config::test;
+
+namespace {
+
+constexpr std::string_view kSecret = "pa55:word with spaces ";
+
+std::string with_auth(std::string_view lines) {
+  return std::string(kMinimal) + std::string(lines);
+}
+
+// No error message may ever contain the password.
+void check_no_secret(const LoadResult& result) {
+  for (const auto& e : result.errors) {
+    INFO(e.message);
+    CHECK(e.message.find("pa55") == std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("an inline password and an ACL user") {
+  auto result = load(with_auth("    upstream_username: app\n    upstream_password: \"" +
+                               std::string(kSecret) + "\"\n"));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  CHECK(result.config->services[0].upstream_username == "app");
+  CHECK(result.config->services[0].upstream_password == kSecret);
+}
+
+TEST_CASE("the password file's first line is the password") {
+  TempDir dir;
+  SECTION("trailing CRLF stripped, later lines ignored, spaces kept") {
+    std::string file = dir.write("pw", std::string(kSecret) + "\r\nsecond line\n");
+    auto result = load(with_auth("    upstream_password_file: " + file + "\n"));
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_password == kSecret);
+  }
+  SECTION("no newline at all") {
+    std::string file = dir.write("pw", "abc");
+    auto result = load(with_auth("    upstream_password_file: " + file + "\n"));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_password == "abc");
+  }
+  SECTION("a relative path is relative to the config file") {
+    std::filesystem::create_directories(dir.path() / "secrets");
+    dir.write("secrets/main.pw", "from-file\n");
+    std::string config =
+        dir.write("tether.yaml", with_auth("    upstream_username: app\n"
+                                           "    upstream_password_file: secrets/main.pw\n"));
+    auto result = load_config_file(config);
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_username == "app");
+    CHECK(result.config->services[0].upstream_password == "from-file");
+  }
+}
+
+TEST_CASE("password file problems name the file, never the secret") {
+  TempDir dir;
+  SECTION("missing") {
+    std::string file = (dir.path() / "absent.pw").string();
+    auto result = load(with_auth("    upstream_password_file: " + file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password_file", 5,
+                  "cannot read password file '" + file + "': No such file or directory");
+  }
+  SECTION("a directory") {
+    auto result = load(with_auth("    upstream_password_file: " + dir.path().string() + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password_file", 5, "it is a directory");
+  }
+  SECTION("empty first line") {
+    std::string file = dir.write("pw", "\npa55\n");
+    auto result = load(with_auth("    upstream_password_file: " + file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password_file", 5,
+                  "password file '" + file + "' is empty");
+    check_no_secret(result);
+  }
+  SECTION("both an inline password and a file") {
+    std::string file = dir.write("pw", "pa55-file\n");
+    auto result =
+        load(with_auth("    upstream_password: pa55\n    upstream_password_file: " + file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password_file", 6,
+                  "cannot be combined with upstream_password (line 5)");
+    check_no_secret(result);
+  }
+  SECTION("a password that is not a string") {
+    auto result = load(with_auth("    upstream_password: {pa55: 1}\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password", 5, "expected a string, got a mapping");
+    check_no_secret(result);
+  }
+  SECTION("an empty password") {
+    auto result = load(with_auth("    upstream_password: \"\"\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password", 5, "must not be empty");
+  }
+}
+
+TEST_CASE("an ACL user needs a password") {
+  auto result = load(with_auth("    upstream_username: app\n"));
+  REQUIRE(result.errors.size() == 1);
+  require_error(result, "services[0].upstream_username", 5,
+                "needs upstream_password or upstream_password_file");
+}
+
+TEST_CASE("services are checked against each other") {
+  auto result = load(yaml(R"(
+services:
+  - name: a
+    listen: 127.0.0.1:7000
+    upstream: 127.0.0.1:6380
+  - name: b
+    listen: unix:/tmp/b.sock
+    upstream: 127.0.0.1:6380
+  - name: a
+    listen: unix:/tmp/b.sock
+    upstream: 127.0.0.1:6381
+  - name: c
+    listen: 127.0.0.1:7000
+    upstream: 127.0.0.1:6381
+)"));
+  INFO(dump(result));
+  REQUIRE(result.errors.size() == 3);
+  require_error(result, "services[2].name", 8,
+                "duplicate service name 'a'; already used by "
+                "services[0].name (line 2)");
+  require_error(result, "services[2].listen", 9,
+                "address unix:/tmp/b.sock is already used by services[1].listen (line 6)");
+  require_error(result, "services[3].listen", 12,
+                "address 127.0.0.1:7000 is already used by services[0].listen (line 3)");
+}
+
+TEST_CASE("two services may share an upstream") {
+  auto result = load(yaml(R"(
+services:
+  - name: a
+    listen: 127.0.0.1:7000
+    upstream: 127.0.0.1:6380
+  - name: b
+    listen: 127.0.0.1:7001
+    upstream: 127.0.0.1:6380
+)"));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  CHECK(result.config->services.size() == 2);
+}

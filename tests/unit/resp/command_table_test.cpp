@@ -1,0 +1,51 @@
+// classify_command and upper_name.
+#include "tether/resp/command_table.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using tether::resp::classify_command;
+using tether::resp::CommandClass;
+using tether::resp::upper_name;
+
+TEST_CASE("classify_command knows every listed command in any case", "[command_table]") {
+  for (const char* name :
+       {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE",
+        "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE",
+        "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "SELECT", "CLIENT", "MONITOR",
+        "HELLO", "RESET", "AUTH"}) {
+    INFO(name);
+    CHECK(classify_command(name) == CommandClass::stateful);
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(c - 'A' + 'a');
+    CHECK(classify_command(lower) == CommandClass::stateful);
+  }
+  CHECK(classify_command("XREAD") == CommandClass::inspect);
+  CHECK(classify_command("xReadGroup") == CommandClass::inspect);
+  CHECK(classify_command("quit") == CommandClass::local);
+  for (const char* name : {"SHUTDOWN", "replicaof", "SlaveOf", "FAILOVER", "sync", "PSYNC"}) {
+    CHECK(classify_command(name) == CommandClass::denied);
+  }
+}
+
+TEST_CASE("classify_command: everything else is shared", "[command_table]") {
+  for (const char* name : {"GET", "set", "INCR", "PING", "XADD", "EVAL", "", "MULTIX", "MULT",
+                           "BLPOPX", "A", "ZZZZ", "SUBSCRIBEXXXXXXXXXXXXXXXXXXXXXXXXX"}) {
+    INFO(name);
+    CHECK(classify_command(name) == CommandClass::shared);
+  }
+  // Non-ASCII and embedded NUL never match.
+  CHECK(classify_command(std::string("EXEC\0", 5)) == CommandClass::shared);
+  CHECK(classify_command("\xc3\x89XEC") == CommandClass::shared);
+}
+
+TEST_CASE("upper_name", "[command_table]") {
+  char buf[8];
+  CHECK(upper_name("multi", buf, sizeof buf) == 5);
+  CHECK(std::string(buf, 5) == "MULTI");
+  CHECK(upper_name("MiXeD-1", buf, sizeof buf) == 7);
+  CHECK(std::string(buf, 7) == "MIXED-1");
+  CHECK(upper_name("toolongname", buf, sizeof buf) == 0);
+  CHECK(upper_name("", buf, sizeof buf) == 0);
+}
