@@ -41,7 +41,9 @@ AdminServer::AdminServer(const util::Endpoint& listen, const metrics::Metrics& m
   if (ec) throw std::runtime_error("admin.listen " + listen.to_string() + ": " + ec.message());
 }
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 void AdminServer::start() {
   asio::co_spawn(io_, accept_loop(), asio::detached);

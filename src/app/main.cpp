@@ -87,8 +87,8 @@ std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
 }
 
 void setup_logging(const std::string& level) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "redis-tether", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("redis-tether",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::trace);
@@ -120,7 +120,8 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
 
 int run(const tether::config::Config& cfg) {
   std::vector<std::string> names;
-  for (const auto& s : cfg.services) names.push_back(s.name);
+  for (const auto& s : cfg.services)
+    names.push_back(s.name);
   tether::metrics::Metrics metrics(names);
 
   std::vector<tether::app::ServiceRuntime> services;
@@ -137,8 +138,8 @@ int run(const tether::config::Config& cfg) {
     socklen_t len = sizeof addr;
     ::getsockname(r.listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
     r.listen_family = addr.ss_family;
-    spdlog::info("event=listening service={} address={} upstream={}", s.name,
-                 s.listen.to_string(), s.upstream.to_string());
+    spdlog::info("event=listening service={} address={} upstream={}", s.name, s.listen.to_string(),
+                 s.upstream.to_string());
     services.push_back(std::move(r));
   }
 
@@ -158,7 +159,8 @@ int run(const tether::config::Config& cfg) {
   for (std::size_t i = 0; i < cfg.workers; ++i) {
     workers.push_back(std::make_unique<tether::app::Worker>(i, services, metrics));
   }
-  for (auto& w : workers) w->start();
+  for (auto& w : workers)
+    w->start();
   spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
                cfg.services.size());
 
@@ -169,8 +171,10 @@ int run(const tether::config::Config& cfg) {
   signals_io.run();
 
   spdlog::info("event=stopping signal={}", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-  for (auto& w : workers) w->stop();
-  for (auto& w : workers) w->join();
+  for (auto& w : workers)
+    w->stop();
+  for (auto& w : workers)
+    w->join();
   workers.clear();
   if (admin) admin->stop();
   for (std::size_t i = 0; i < services.size(); ++i) {

@@ -32,8 +32,10 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  for (auto& p : pools_) p->start();
-  for (auto& l : listeners_) l->start();
+  for (auto& p : pools_)
+    p->start();
+  for (auto& l : listeners_)
+    l->start();
   thread_ = std::thread([this] {
     try {
       io_.run();
@@ -46,8 +48,10 @@ void Worker::start() {
 
 void Worker::stop() {
   asio::post(io_, [this] {
-    for (auto& l : listeners_) l->stop();
-    for (auto& p : pools_) p->stop();
+    for (auto& l : listeners_)
+      l->stop();
+    for (auto& p : pools_)
+      p->stop();
   });
 }
 

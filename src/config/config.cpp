@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "map_reader.hpp"
 #include "service_reader.hpp"
@@ -18,8 +18,8 @@
 namespace tether::config {
 namespace {
 
-// One io_context thread per worker; beyond this the shared-nothing pools multiply upstream
-// connections more than they add throughput on any host we target.
+// Worker threads, each with its own event loop and upstream pools. A sidecar shares its host
+// with the apps it serves; a number above this is more likely a typo than a plan.
 constexpr std::uint64_t kMaxWorkers = 64;
 
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
@@ -30,8 +30,9 @@ void read_log_level(detail::MapReader& r, std::string& out) {
   if (!r.read_string("log_level", level) || !r.has("log_level")) return;
   if (std::find(kLogLevels.begin(), kLogLevels.end(), level) == kLogLevels.end()) {
     std::string expected;
-    for (auto name : kLogLevels)
+    for (auto name : kLogLevels) {
       expected += (expected.empty() ? "" : ", ") + std::string(name);
+    }
     r.error("log_level",
             "expected one of: " + expected + ", got " + detail::describe(*r.value("log_level")));
     return;
@@ -113,7 +114,8 @@ LoadResult load_config_file(const std::string& path) {
   std::error_code ec;
   if (!in || std::filesystem::is_directory(path, ec)) {
     LoadResult result;
-    std::string why = in ? "it is a directory" : std::strerror(errno);
+    std::string why =
+        in ? "it is a directory" : std::error_code(errno, std::generic_category()).message();
     result.errors.push_back(ConfigError{"", 0, "cannot read config file: " + why});
     return result;
   }

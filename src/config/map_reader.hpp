@@ -25,8 +25,8 @@
 
 namespace tether::config::detail {
 
-// Longest duration any option accepts (messages call it "24h"). Keeps deadline arithmetic (now + d)
-// far from overflow; no timeout or backoff in this proxy has a reason to exceed a day.
+// Longest duration any option accepts (messages call it "24h"). Keeps deadline arithmetic
+// (now + d) far from overflow; no timeout or backoff here has a reason to exceed a day.
 inline constexpr std::chrono::milliseconds kMaxDuration = std::chrono::hours(24);
 
 // Every problem found so far, in the order found (the loader sorts them by line).
@@ -101,7 +101,6 @@ class MapReader {
   // The scalar text of `key`; reports "expected <expected>, got ..." and returns nullptr
   // when the value is a mapping, a list or empty. Also nullptr when the key is absent.
   const std::string* scalar(std::string_view key, std::string_view expected);
-  void check_key(const YAML::Node& key, const std::vector<std::string_view>& allowed);
 
   std::string path_;
   int line_ = 0;

@@ -4,10 +4,10 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <system_error>
 
 #include "tether/util/units.hpp"
 
@@ -48,7 +48,7 @@ std::optional<std::string> read_first_line(const std::filesystem::path& path, st
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    why = std::strerror(errno);
+    why = std::error_code(errno, std::generic_category()).message();
     return std::nullopt;
   }
   std::string line;

@@ -9,22 +9,32 @@ namespace tether::metrics {
 
 std::string_view close_reason_name(CloseReason r) {
   switch (r) {
-    case CloseReason::protocol_error: return "protocol_error";
-    case CloseReason::request_too_large: return "request_too_large";
-    case CloseReason::output_limit: return "output_limit";
-    case CloseReason::max_clients: return "max_clients";
-    case CloseReason::quit: return "quit";
-    case CloseReason::kCount: break;
+    case CloseReason::protocol_error:
+      return "protocol_error";
+    case CloseReason::request_too_large:
+      return "request_too_large";
+    case CloseReason::output_limit:
+      return "output_limit";
+    case CloseReason::max_clients:
+      return "max_clients";
+    case CloseReason::quit:
+      return "quit";
+    case CloseReason::kCount:
+      break;
   }
   return "unknown";
 }
 
 std::string_view upstream_state_name(UpstreamState s) {
   switch (s) {
-    case UpstreamState::connecting: return "connecting";
-    case UpstreamState::ready: return "ready";
-    case UpstreamState::draining: return "draining";
-    case UpstreamState::kCount: break;
+    case UpstreamState::connecting:
+      return "connecting";
+    case UpstreamState::ready:
+      return "ready";
+    case UpstreamState::draining:
+      return "draining";
+    case UpstreamState::kCount:
+      break;
   }
   return "unknown";
 }

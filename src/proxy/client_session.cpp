@@ -34,8 +34,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
-                             upstream::Pool& pool, const metrics::ServiceMetrics& metrics,
+ClientSession::ClientSession(Socket socket, const ListenerSettings& settings, upstream::Pool& pool,
+                             const metrics::ServiceMetrics& metrics,
                              std::function<void()> on_closed)
     : socket_(std::move(socket)),
       settings_(settings),
@@ -96,7 +96,8 @@ void ClientSession::account() {
   const std::uint64_t in = in_.capacity();
   const std::uint64_t out = closed_ ? 0 : buffered_out();
   if (in != reported_in_) {
-    metrics_.buffer_in_bytes->Increment(static_cast<double>(in) - static_cast<double>(reported_in_));
+    metrics_.buffer_in_bytes->Increment(static_cast<double>(in) -
+                                        static_cast<double>(reported_in_));
     reported_in_ = in;
   }
   if (out != reported_out_) {
@@ -187,8 +188,8 @@ bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& se
 }
 
 // Returns true when the request was forwarded upstream.
-bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self,
-                          std::string_view bytes, const resp::Request& request) {
+bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
+                          const resp::Request& request) {
   auto cls = resp::classify_command(request.name);
   if (cls == resp::CommandClass::inspect) {
     // XREAD/XREADGROUP block only with a BLOCK argument.
@@ -244,8 +245,8 @@ void ClientSession::refuse(resp::ErrorCode code, std::string reply) {
 
 void ClientSession::protocol_failure(std::string reply, metrics::CloseReason reason,
                                      std::string_view why) {
-  spdlog::warn("event=client_closed service={} reason={} peer={} detail=\"{}\"",
-               settings_.service, metrics::close_reason_name(reason), peer(), why);
+  spdlog::warn("event=client_closed service={} reason={} peer={} detail=\"{}\"", settings_.service,
+               metrics::close_reason_name(reason), peer(), why);
   metrics_.error_reply(resp::ErrorCode::protocol);
   metrics_.closed(reason);
   reply_local(reply);

@@ -16,7 +16,9 @@ namespace {
 // Same as Redis's default tcp-backlog.
 constexpr int kBacklog = 511;
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errno_text(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 int open_unix(const util::Endpoint& ep, std::uint32_t mode, std::string& error) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -27,7 +29,7 @@ int open_unix(const util::Endpoint& ep, std::uint32_t mode, std::string& error) 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, ep.path.c_str(), ep.path.size() + 1);
-  struct stat st{};
+  struct stat st {};
   if (::lstat(ep.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(ep.path.c_str());
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     error = errno_text(("bind " + ep.path).c_str());

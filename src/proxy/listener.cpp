@@ -30,9 +30,13 @@ Listener::Listener(asio::io_context& io, int fd, int family, const ListenerSetti
       metrics_(metrics),
       clients_(std::move(clients)) {}
 
-Listener::~Listener() { stop(); }
+Listener::~Listener() {
+  stop();
+}
 
-void Listener::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+void Listener::start() {
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+}
 
 void Listener::stop() {
   if (stopped_) return;
@@ -54,8 +58,7 @@ asio::awaitable<void> Listener::accept_loop() {
     if (stopped_) break;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning on the error.
-      spdlog::error("event=accept_failed service={} error=\"{}\"", settings_.service,
-                    ec.message());
+      spdlog::error("event=accept_failed service={} error=\"{}\"", settings_.service, ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
@@ -69,8 +72,8 @@ asio::awaitable<void> Listener::accept_loop() {
       int one = 1;
       ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    auto session = std::make_shared<ClientSession>(std::move(socket), settings_, pool_, metrics_,
-                                                   nullptr);
+    auto session =
+        std::make_shared<ClientSession>(std::move(socket), settings_, pool_, metrics_, nullptr);
     ClientSession* key = session.get();
     sessions_.emplace(key, session);
     // Set after construction so the callback can name the session's registry entry.

@@ -46,9 +46,8 @@ Connection::Connection(asio::any_io_executor ex, const PoolSettings& settings,
 Connection::~Connection() {
   if (state_ == State::connecting) metrics_.upstream_state(metrics::UpstreamState::connecting, -1);
   if (state_ == State::ready) {
-    metrics_.upstream_state(draining_ ? metrics::UpstreamState::draining
-                                      : metrics::UpstreamState::ready,
-                            -1);
+    metrics_.upstream_state(
+        draining_ ? metrics::UpstreamState::draining : metrics::UpstreamState::ready, -1);
   }
 }
 
@@ -176,9 +175,9 @@ asio::awaitable<bool> Connection::handshake() {
       co_return false;
     }
     if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);
-    auto n = co_await socket_.async_read_some(
-        asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-        asio::redirect_error(use_awaitable, ec));
+    auto n =
+        co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                                         asio::redirect_error(use_awaitable, ec));
     if (ec) {
       fail("handshake read from " + settings_.target.to_string() + ": " + ec.message());
       co_return false;
@@ -257,9 +256,9 @@ asio::awaitable<void> Connection::read_loop() {
       }
       if (rbuf_.size() - rend_ < kReadChunk) rbuf_.resize(rbuf_.size() * 2);
     }
-    auto n = co_await socket_.async_read_some(
-        asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-        asio::redirect_error(use_awaitable, ec));
+    auto n =
+        co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                                         asio::redirect_error(use_awaitable, ec));
     if (ec) break;
     rend_ += n;
     if (!deliver_replies()) break;
@@ -270,18 +269,25 @@ asio::awaitable<void> Connection::read_loop() {
       rstart_ = rend_ = 0;
     }
   }
-  if (state_ == State::ready && !(draining_ && fifo_.empty())) {
-    if (last_error_.empty() || ec) {
-      last_error_ = ec ? "connection to " + settings_.target.to_string() + " lost: " + ec.message()
-                       : last_error_;
+  if (state_ == State::ready) {
+    if (ec && !closing_) {
+      last_error_ = "connection to " + settings_.target.to_string() + " lost: " + ec.message();
     }
-    spdlog::warn("event=upstream_lost service={} upstream={} conn={} generation={} inflight={} "
-                 "error=\"{}\"",
-                 settings_.service, settings_.target.to_string(), id_, generation_,
-                 fifo_.size(), last_error_);
-  } else if (state_ == State::ready) {
-    spdlog::info("event=upstream_drained service={} upstream={} conn={} generation={}",
-                 settings_.service, settings_.target.to_string(), id_, generation_);
+    const auto target = settings_.target.to_string();
+    if (draining_ && fifo_.empty()) {
+      spdlog::info("event=upstream_drained service={} upstream={} conn={} generation={}",
+                   settings_.service, target, id_, generation_);
+    } else if (closing_) {
+      spdlog::info(
+          "event=upstream_closed service={} upstream={} conn={} generation={} "
+          "inflight={}",
+          settings_.service, target, id_, generation_, fifo_.size());
+    } else {
+      spdlog::warn(
+          "event=upstream_lost service={} upstream={} conn={} generation={} "
+          "inflight={} error=\"{}\"",
+          settings_.service, target, id_, generation_, fifo_.size(), last_error_);
+    }
   }
   error_code ignored;
   socket_.close(ignored);
@@ -294,16 +300,16 @@ bool Connection::deliver_replies() {
     auto status = framer_.scan(view);
     if (status == resp::ScanStatus::need_more) return true;
     if (status == resp::ScanStatus::error) {
-      last_error_ = "malformed reply from " + settings_.target.to_string() + ": " +
-                    framer_.error_message();
+      last_error_ =
+          "malformed reply from " + settings_.target.to_string() + ": " + framer_.error_message();
       return false;
     }
     auto size = framer_.reply().size;
     framer_.reset();
     rstart_ += size;
     if (fifo_.empty() || fifo_.size() == queued_count_) {
-      last_error_ = "unexpected reply from " + settings_.target.to_string() +
-                    " with no command outstanding";
+      last_error_ =
+          "unexpected reply from " + settings_.target.to_string() + " with no command outstanding";
       return false;
     }
     Owed owed = std::move(fifo_.front());
@@ -324,6 +330,7 @@ void Connection::drain() {
 }
 
 void Connection::close() {
+  closing_ = true;
   error_code ignored;
   socket_.close(ignored);
   deadline_.cancel();

@@ -12,8 +12,7 @@ namespace tether::upstream {
 using asio::use_awaitable;
 using boost::system::error_code;
 
-Pool::Pool(asio::any_io_executor ex, PoolSettings settings,
-           const metrics::ServiceMetrics& metrics)
+Pool::Pool(asio::any_io_executor ex, PoolSettings settings, const metrics::ServiceMetrics& metrics)
     : ex_(ex), settings_(std::move(settings)), metrics_(metrics), expire_timer_(ex) {
   expire_timer_.expires_at(asio::steady_timer::time_point::max());
 }
@@ -33,9 +32,8 @@ void Pool::start() {
 
 void Pool::retarget(const util::Endpoint& target) {
   if (stopped_) return;
-  spdlog::info("event=upstream_retarget service={} from={} to={} generation={}",
-               settings_.service, settings_.target.to_string(), target.to_string(),
-               generation_ + 1);
+  spdlog::info("event=upstream_retarget service={} from={} to={} generation={}", settings_.service,
+               settings_.target.to_string(), target.to_string(), generation_ + 1);
   settings_.target = target;
   ++generation_;
   for (auto& c : slots_) {
@@ -55,22 +53,23 @@ void Pool::stop() {
   for (auto& c : slots_) {
     if (c) c->close();
   }
-  for (auto& c : draining_) c->close();
+  for (auto& c : draining_)
+    c->close();
   expire_timer_.cancel();
   expire_held(true);
 }
 
 std::size_t Pool::accepting_connections() const {
-  return static_cast<std::size_t>(
-      std::count_if(slots_.begin(), slots_.end(), [](const auto& c) { return c && c->accepting(); }));
+  return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(),
+                                                [](const auto& c) { return c && c->accepting(); }));
 }
 
 asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation) {
   auto backoff = settings_.reconnect_min;
   asio::steady_timer timer(ex_);
   while (!stopped_ && generation == generation_) {
-    auto conn = std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++,
-                                             generation);
+    auto conn =
+        std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++, generation);
     slots_[index] = conn;
     bool was_ready = co_await conn->run();
     if (!was_ready) last_error_ = conn->last_error();
@@ -133,8 +132,8 @@ void Pool::dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
   }
   if (hold_bytes_ + bytes.size() > settings_.hold_max_bytes) {
     metrics_.error_reply(resp::ErrorCode::holdfull);
-    sink->deliver(slot, resp::holdfull_error(settings_.service,
-                                             util::format_size(settings_.hold_max_bytes)));
+    sink->deliver(
+        slot, resp::holdfull_error(settings_.service, util::format_size(settings_.hold_max_bytes)));
     return;
   }
   hold(sink, slot, std::string(bytes),
@@ -200,10 +199,9 @@ void Pool::expire_held(bool all) {
     hold_.pop_front();
     hold_bytes_ -= h.bytes.size();
     if (reply.empty()) {
-      reply = resp::nomaster_error(settings_.service,
-                                   util::format_duration(settings_.hold_timeout),
-                                   stopped_ ? std::string("redis-tether is stopping")
-                                            : no_upstream_reason());
+      reply = resp::nomaster_error(
+          settings_.service, util::format_duration(settings_.hold_timeout),
+          stopped_ ? std::string("redis-tether is stopping") : no_upstream_reason());
     }
     metrics_.error_reply(resp::ErrorCode::nomaster);
     metrics_.hold_expired->Increment();

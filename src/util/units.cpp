@@ -12,7 +12,8 @@ bool split_number(std::string_view text, std::uint64_t& number, std::string_view
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   if (ec != std::errc{} || ptr == text.data()) return false;
   suffix = text.substr(static_cast<std::size_t>(ptr - text.data()));
-  while (!suffix.empty() && suffix.front() == ' ') suffix.remove_prefix(1);
+  while (!suffix.empty() && suffix.front() == ' ')
+    suffix.remove_prefix(1);
   return true;
 }
 
@@ -43,7 +44,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   } else {
     return std::nullopt;
   }
-  if (ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+  if (ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 

@@ -29,8 +29,7 @@ struct ServiceRuntime {
   proxy::ListenerSettings listener;
   int listen_fd = -1;
   int listen_family = 0;
-  std::shared_ptr<std::atomic<std::size_t>> clients =
-      std::make_shared<std::atomic<std::size_t>>(0);
+  std::shared_ptr<std::atomic<std::size_t>> clients = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 class Worker {

@@ -86,9 +86,9 @@ class ClientSession final : public upstream::ReplySink,
   util::ByteBuffer in_;
   resp::RequestScanner scanner_;
 
-  std::uint64_t next_slot_ = 0;   // slot of the next request
-  std::uint64_t head_slot_ = 0;   // slot of parked_.front()
-  std::deque<Parked> parked_;     // one per open slot, oldest first
+  std::uint64_t next_slot_ = 0;  // slot of the next request
+  std::uint64_t head_slot_ = 0;  // slot of parked_.front()
+  std::deque<Parked> parked_;    // one per open slot, oldest first
   std::uint64_t parked_bytes_ = 0;
   std::string out_;
   std::string writing_;

@@ -9,12 +9,12 @@
 namespace tether::resp {
 
 enum class CommandClass : std::uint8_t {
-  shared,     // stateless: any shared pipelined upstream connection may carry it
-  stateful,   // leaves state on the connection (MULTI, SUBSCRIBE, BLPOP, SELECT, ...):
-              // needs a dedicated connection
-  inspect,    // shared unless an argument makes it stateful (XREAD/XREADGROUP ... BLOCK)
-  local,      // answered by the proxy itself (QUIT)
-  denied,     // would break the topology (SHUTDOWN, REPLICAOF, FAILOVER, SYNC, ...)
+  shared,    // stateless: any shared pipelined upstream connection may carry it
+  stateful,  // leaves state on the connection (MULTI, SUBSCRIBE, BLPOP, SELECT, ...):
+             // needs a dedicated connection
+  inspect,   // shared unless an argument makes it stateful (XREAD/XREADGROUP ... BLOCK)
+  local,     // answered by the proxy itself (QUIT)
+  denied,    // would break the topology (SHUTDOWN, REPLICAOF, FAILOVER, SYNC, ...)
 };
 
 // Classifies a command name, case-insensitively. Unknown names are `shared`: the

@@ -33,14 +33,22 @@ enum class ErrorCode : std::uint8_t {
 // The code word as it appears on the wire and in metric labels.
 constexpr std::string_view error_code_name(ErrorCode c) {
   switch (c) {
-    case ErrorCode::protocol: return "ERR";
-    case ErrorCode::max_clients: return "ERR";
-    case ErrorCode::nomaster: return "NOMASTER";
-    case ErrorCode::holdfull: return "HOLDFULL";
-    case ErrorCode::outcome_unknown: return "OUTCOMEUNKNOWN";
-    case ErrorCode::not_supported: return "NOTSUPPORTED";
-    case ErrorCode::denied: return "DENIED";
-    case ErrorCode::kCount: break;
+    case ErrorCode::protocol:
+      return "ERR";
+    case ErrorCode::max_clients:
+      return "ERR";
+    case ErrorCode::nomaster:
+      return "NOMASTER";
+    case ErrorCode::holdfull:
+      return "HOLDFULL";
+    case ErrorCode::outcome_unknown:
+      return "OUTCOMEUNKNOWN";
+    case ErrorCode::not_supported:
+      return "NOTSUPPORTED";
+    case ErrorCode::denied:
+      return "DENIED";
+    case ErrorCode::kCount:
+      break;
   }
   return "ERR";
 }
@@ -48,9 +56,12 @@ constexpr std::string_view error_code_name(ErrorCode c) {
 // Metric label for the code (distinguishes the two ERR kinds).
 constexpr std::string_view error_code_label(ErrorCode c) {
   switch (c) {
-    case ErrorCode::protocol: return "PROTOCOL";
-    case ErrorCode::max_clients: return "MAXCLIENTS";
-    default: return error_code_name(c);
+    case ErrorCode::protocol:
+      return "PROTOCOL";
+    case ErrorCode::max_clients:
+      return "MAXCLIENTS";
+    default:
+      return error_code_name(c);
   }
 }
 
@@ -81,15 +92,13 @@ inline std::string nomaster_error(std::string_view service, std::string_view tim
 
 inline std::string holdfull_error(std::string_view service, std::string_view max_bytes) {
   std::string t = "requests held for service '";
-  t.append(service).append("' exceed ").append(max_bytes).append(
-      " while no upstream is available");
+  t.append(service).append("' exceed ").append(max_bytes).append(" while no upstream is available");
   return detail::line("HOLDFULL", t);
 }
 
 inline std::string outcome_unknown_error(std::string_view upstream) {
   std::string t = "upstream ";
-  t.append(upstream).append(
-      " was lost after the command was sent; it may or may not have run");
+  t.append(upstream).append(" was lost after the command was sent; it may or may not have run");
   return detail::line("OUTCOMEUNKNOWN", t);
 }
 

@@ -111,9 +111,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool draining_ = false;
   bool writing_active_ = false;
   bool timed_out_ = false;
+  bool closing_ = false;  // close() was called: not a failure
 
-  std::string queued_;   // requests not yet handed to the socket
-  std::string writing_;  // requests being written now
+  std::string queued_;            // requests not yet handed to the socket
+  std::string writing_;           // requests being written now
   std::size_t queued_count_ = 0;  // the last queued_count_ entries of fifo_ are in queued_
   std::deque<Owed> fifo_;
 

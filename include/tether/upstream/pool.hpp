@@ -44,8 +44,7 @@ class Pool final : public ConnectionEvents {
   // Sends or holds one complete request for `sink`. The reply arrives through
   // sink->deliver(slot, ...), always asynchronously with respect to this call's caller
   // only when sent; an immediate refusal (-HOLDFULL) is delivered before it returns.
-  void dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
-                std::string_view bytes);
+  void dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot, std::string_view bytes);
 
   std::uint64_t generation() const { return generation_; }
   const util::Endpoint& target() const { return settings_.target; }

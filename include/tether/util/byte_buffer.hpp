@@ -31,7 +31,8 @@ class ByteBuffer {
     if (capacity_ - end_ < min_free && start_ > 0) compact();
     if (capacity_ - end_ < min_free) {
       std::size_t cap = capacity_;
-      while (cap - size() < min_free) cap *= 2;
+      while (cap - size() < min_free)
+        cap *= 2;
       reallocate(cap);
     }
     return {data_.get() + end_, capacity_ - end_};

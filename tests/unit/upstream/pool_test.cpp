@@ -1,0 +1,247 @@
+#include "tether/upstream/pool.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "redis_process.hpp"
+#include "tether/resp/value.hpp"
+
+using namespace std::chrono_literals;
+using tether::asio::io_context;
+using tether::testing::RedisProcess;
+using tether::upstream::Pool;
+using tether::upstream::PoolSettings;
+
+namespace {
+
+struct Collector : tether::upstream::ReplySink {
+  std::map<std::uint64_t, std::string> replies;
+  void deliver(std::uint64_t slot, std::string_view reply) override {
+    replies[slot] = std::string(reply);
+  }
+};
+
+struct Fixture {
+  io_context io;
+  tether::metrics::Metrics metrics{{"test"}};
+  std::shared_ptr<Collector> sink = std::make_shared<Collector>();
+  std::uint64_t next_slot = 0;
+
+  PoolSettings settings(std::uint16_t port) {
+    PoolSettings s;
+    s.service = "test";
+    s.target = *tether::util::parse_endpoint("127.0.0.1:" + std::to_string(port));
+    s.size = 2;
+    s.reconnect_min = 20ms;
+    s.reconnect_max = 100ms;
+    s.hold_timeout = 5s;
+    return s;
+  }
+
+  // Runs the io_context until `done` holds or `limit` passes; returns done().
+  template <typename F>
+  bool run_until(F done, std::chrono::milliseconds limit = 5s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+      io.restart();
+      io.run_for(5ms);
+    }
+    return done();
+  }
+
+  std::uint64_t send(Pool& pool, std::initializer_list<std::string_view> args) {
+    auto slot = next_slot++;
+    pool.dispatch(sink, slot, tether::resp::encode_command(args));
+    return slot;
+  }
+
+  std::string reply(std::uint64_t slot) {
+    run_until([&] { return sink->replies.count(slot) > 0; });
+    return sink->replies.count(slot) ? sink->replies[slot] : "<no reply>";
+  }
+
+  void finish(Pool& pool) {
+    pool.stop();
+    io.restart();
+    io.run_for(200ms);
+  }
+};
+
+// Direct hiredis command to a server, bypassing the pool.
+std::string direct(std::uint16_t port, const char* cmd) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  REQUIRE(c != nullptr);
+  REQUIRE(c->err == 0);
+  auto* r = static_cast<redisReply*>(redisCommand(c, cmd));
+  std::string out = r && r->str ? std::string(r->str, r->len)
+                    : r         ? std::to_string(r->integer)
+                                : "<null>";
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pool forwards commands and delivers each reply to its slot") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  auto a = f.send(pool, {"SET", "k", "v"});
+  auto b = f.send(pool, {"GET", "k"});
+  auto c = f.send(pool, {"INCR", "n"});
+  auto d = f.send(pool, {"INCR", "n"});
+  CHECK(f.reply(a) == "+OK\r\n");
+  CHECK(f.reply(b) == "$1\r\nv\r\n");
+  CHECK(f.reply(c) == ":1\r\n");
+  CHECK(f.reply(d) == ":2\r\n");
+  CHECK(pool.held_commands() == 0);
+  f.finish(pool);
+}
+
+TEST_CASE("retarget: new commands go to the new master, owed replies still arrive") {
+  RedisProcess old_master;
+  RedisProcess new_master;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(old_master.port()), f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"SET", "k", "old"})) == "+OK\r\n");
+  // In flight on the old generation while the target changes.
+  auto slow = f.send(pool, {"DEBUG", "SLEEP", "0.3"});
+  f.run_until([] { return false; }, 50ms);
+  pool.retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(new_master.port())));
+  CHECK(pool.generation() == 2);
+  auto fresh = f.send(pool, {"SET", "k", "new"});
+  CHECK(f.reply(fresh) == "+OK\r\n");
+  CHECK(f.reply(slow) == "+OK\r\n");
+  CHECK(direct(old_master.port(), "GET k") == "old");
+  CHECK(direct(new_master.port(), "GET k") == "new");
+  // The old generation drains and closes: only the new pool's connections remain.
+  CHECK(f.run_until([&] {
+    return f.metrics.service(0).upstream[2]->Value() == 0 &&
+           f.metrics.service(0).upstream[1]->Value() == 2;
+  }));
+  f.finish(pool);
+}
+
+TEST_CASE("commands are held while no upstream is reachable and delivered once it is") {
+  auto port = tether::testing::free_port();
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(port), f.metrics.service(0));
+  pool.start();
+  auto a = f.send(pool, {"INCR", "held"});
+  auto b = f.send(pool, {"INCR", "held"});
+  f.run_until([] { return false; }, 200ms);
+  CHECK(f.sink->replies.empty());
+  CHECK(pool.held_commands() == 2);
+  RedisProcess redis(port);
+  CHECK(f.reply(a) == ":1\r\n");
+  CHECK(f.reply(b) == ":2\r\n");
+  CHECK(pool.held_commands() == 0);
+  f.finish(pool);
+}
+
+TEST_CASE("held past hold.timeout: NOMASTER with the reason, counted") {
+  auto port = tether::testing::free_port();
+  Fixture f;
+  auto s = f.settings(port);
+  s.hold_timeout = 150ms;
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  auto a = f.send(pool, {"GET", "x"});
+  auto r = f.reply(a);
+  CHECK(r.starts_with("-NOMASTER no upstream for service 'test' within 150ms: "));
+  CHECK(r.find("Connection refused") != std::string::npos);
+  CHECK(f.metrics.service(0).hold_expired->Value() == 1);
+  CHECK(pool.held_commands() == 0);
+  f.finish(pool);
+}
+
+TEST_CASE("held bytes past hold.max_bytes: HOLDFULL for the command that does not fit") {
+  auto port = tether::testing::free_port();
+  Fixture f;
+  auto s = f.settings(port);
+  s.hold_max_bytes = 64;
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  auto a = f.send(pool, {"SET", "k", std::string(20, 'x')});  // 41 bytes: fits
+  auto b = f.send(pool, {"SET", "k", std::string(20, 'y')});  // 82 in all: refused
+  CHECK(f.reply(b).starts_with("-HOLDFULL requests held for service 'test' exceed 64B"));
+  CHECK(f.sink->replies.count(a) == 0);
+  CHECK(pool.held_commands() == 1);
+  f.finish(pool);
+}
+
+TEST_CASE("a command in flight when the upstream dies gets OUTCOMEUNKNOWN") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+  auto slow = f.send(pool, {"DEBUG", "SLEEP", "5"});
+  f.run_until([] { return false; }, 100ms);
+  redis.kill();
+  auto r = f.reply(slow);
+  CHECK(r.starts_with("-OUTCOMEUNKNOWN upstream 127.0.0.1:"));
+  f.finish(pool);
+}
+
+TEST_CASE("only a master takes work: a replica is refused at the handshake") {
+  RedisProcess master;
+  RedisProcess replica(tether::testing::free_port(),
+                       {"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  Fixture f;
+  auto s = f.settings(replica.port());
+  s.hold_timeout = 300ms;
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  auto r = f.reply(f.send(pool, {"SET", "k", "v"}));
+  CHECK(r.find("is not a master (ROLE says slave)") != std::string::npos);
+  CHECK(direct(replica.port(), "DBSIZE") == "0");
+  f.finish(pool);
+}
+
+TEST_CASE("upstream authentication: password, ACL user, and a wrong password") {
+  RedisProcess redis(tether::testing::free_port(), {"--requirepass", "s3cret"});
+  {
+    redisContext* c = redisConnect("127.0.0.1", redis.port());
+    freeReplyObject(redisCommand(c, "AUTH s3cret"));
+    freeReplyObject(redisCommand(c, "ACL SETUSER app on >apppw ~* &* +@all"));
+    redisFree(c);
+  }
+  SECTION("default user") {
+    Fixture f;
+    auto s = f.settings(redis.port());
+    s.password = "s3cret";
+    Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+    pool.start();
+    CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+    f.finish(pool);
+  }
+  SECTION("ACL user") {
+    Fixture f;
+    auto s = f.settings(redis.port());
+    s.username = "app";
+    s.password = "apppw";
+    Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+    pool.start();
+    CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+    f.finish(pool);
+  }
+  SECTION("wrong password: held, then NOMASTER naming the AUTH failure") {
+    Fixture f;
+    auto s = f.settings(redis.port());
+    s.password = "wrong";
+    s.hold_timeout = 300ms;
+    Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+    pool.start();
+    auto r = f.reply(f.send(pool, {"PING"}));
+    CHECK(r.starts_with("-NOMASTER"));
+    CHECK(r.find("AUTH at 127.0.0.1:") != std::string::npos);
+    CHECK(r.find("WRONGPASS") != std::string::npos);
+    f.finish(pool);
+  }
+}
