@@ -145,9 +145,10 @@ tether_step "5/6 what the proxy says about it"
 tether_say "log ($PROXY_LOG), first lines:"
 head -n 12 "$PROXY_LOG" | sed 's/^/    /'
 tether_say ""
-tether_say "GET http://127.0.0.1:$ADMIN_PORT/metrics (redis_tether_* series, excerpt):"
+tether_say "GET http://127.0.0.1:$ADMIN_PORT/metrics (the redis_tether_* series that are not 0):"
 if metrics=$(tether_http_get "http://127.0.0.1:$ADMIN_PORT/metrics"); then
-  grep -E '^redis_tether_' <<<"$metrics" | head -n 25 | sed 's/^/    /' || true
+  grep -E '^redis_tether_' <<<"$metrics" | awk '$NF != 0' | head -n 25 | sed 's/^/    /' || true
+  tether_say "    (and $(grep -E '^redis_tether_' <<<"$metrics" | awk '$NF == 0' | wc -l) more series at 0)"
 else
   tether_warn "could not read /metrics"
 fi

@@ -14,7 +14,7 @@
 # stage failed.
 #
 # Environment (for developers; ignored when CI is set, so CI always runs everything):
-#   TETHER_SKIP="asan fuzz"   stages to skip
+#   TETHER_SKIP="asan fuzz"   stages to skip, by name ("asan" is asan-build + asan-test)
 #   TETHER_FUZZ_SECONDS=10    seconds per fuzz target instead of 60
 # Always honoured:
 #   TETHER_JOBS=N             make parallelism (default: nproc)
@@ -36,12 +36,6 @@ if [[ -z ${CI:-} ]]; then
 fi
 [[ $FUZZ_SECONDS =~ ^[0-9]+$ ]] || tether_die "TETHER_FUZZ_SECONDS must be a number of seconds"
 
-# Sanitizer settings for every process ctest starts (test binaries and the proxy the
-# integration tests launch).
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:print_summary=1"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-export LSAN_OPTIONS="print_suppressions=0"
-
 STAGE_NAMES=()
 STAGE_RESULTS=()
 STAGE_TIMES=()
@@ -54,7 +48,7 @@ run_stage() {
   local name=$1 func=$2 dep i result start rc
   shift 2
   result=''
-  if [[ $SKIP == *" $name "* ]]; then
+  if [[ $SKIP == *" $name "* || $SKIP == *" ${name%%-*} "* ]]; then # "asan" = both asan-*
     result="SKIP (TETHER_SKIP)"
   fi
   for dep in "$@"; do
@@ -103,7 +97,10 @@ stage_build() {
 }
 
 stage_asan_build() {
-  tether_build "$ASAN_DIR" RelWithDebInfo -DBUILD_TESTING=ON -DTETHER_SANITIZE=ON
+  # GCC 12 reports false -Wmaybe-uninitialized in libstdc++'s <regex> (pulled in by
+  # catch.hpp) when -fsanitize=address meets -O2; -Werror would turn that into a failure.
+  tether_build "$ASAN_DIR" RelWithDebInfo -DBUILD_TESTING=ON -DTETHER_SANITIZE=ON \
+    -DCMAKE_CXX_FLAGS=-Wno-maybe-uninitialized
 }
 
 # run_ctest DIR: unit tests (label "unit") in parallel, then every other test (the
@@ -111,6 +108,10 @@ stage_asan_build() {
 # Appends the counts to $DIR/ctest-counts for the final line.
 run_ctest() {
   local dir=$1 jobs rc=0 log
+  # Sanitizer settings for every process ctest starts: the test binaries, and the proxy
+  # the integration tests launch (it inherits them). Only the ASan build reads them.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:print_summary=1"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
   jobs=${TETHER_CTEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
   log="$dir/ctest-output.log"
   : >"$log"
@@ -121,7 +122,7 @@ run_ctest() {
     return 1
   }
   tether_say "-- unit tests (label unit, -j$jobs)"
-  ctest --test-dir "$dir" -L '^unit$' -j "$jobs" --output-on-failure --timeout 300 \
+  ctest --test-dir "$dir" -L '^unit$' -j "$jobs" --output-on-failure --timeout 120 \
     --no-tests=ignore 2>&1 | tee -a "$log" || rc=1
   tether_say "-- integration and other tests (serial)"
   ctest --test-dir "$dir" -LE '^unit$' --output-on-failure --timeout 900 \
@@ -172,12 +173,12 @@ main() {
   local i failed=0
   tether_step "summary"
   for i in "${!STAGE_NAMES[@]}"; do
-    printf '  %-11s %-28s %s\n' "${STAGE_NAMES[i]}" "${STAGE_RESULTS[i]}" \
+    printf '  %-11s %-32s %s\n' "${STAGE_NAMES[i]}" "${STAGE_RESULTS[i]}" \
       "$(tether_fmt_duration "${STAGE_TIMES[i]}")"
     [[ ${STAGE_RESULTS[i]} == FAIL* ]] && failed=$((failed + 1))
   done
-  printf '  %-11s %-28s %s\n' total "" "$(tether_fmt_duration $(($(tether_now) - start)))"
-  if [[ $SKIP != " " ]]; then
+  printf '  %-11s %-32s %s\n' total "" "$(tether_fmt_duration $(($(tether_now) - start)))"
+  if [[ -n ${SKIP// /} ]]; then
     tether_warn "stages skipped on request (TETHER_SKIP=${TETHER_SKIP:-}); CI runs them all"
   fi
   if ((failed > 0)); then

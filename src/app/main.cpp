@@ -119,6 +119,12 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
 }
 
 int run(const tether::config::Config& cfg) {
+  // Signal handlers first: a SIGTERM arriving during start-up still stops cleanly.
+  tether::asio::io_context signals_io;
+  tether::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  int stop_signal = 0;
+  signals.async_wait([&](const boost::system::error_code&, int sig) { stop_signal = sig; });
+
   std::vector<std::string> names;
   for (const auto& s : cfg.services)
     names.push_back(s.name);
@@ -164,10 +170,6 @@ int run(const tether::config::Config& cfg) {
   spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
                cfg.services.size());
 
-  tether::asio::io_context signals_io;
-  tether::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  int stop_signal = 0;
-  signals.async_wait([&](const boost::system::error_code&, int sig) { stop_signal = sig; });
   signals_io.run();
 
   spdlog::info("event=stopping signal={}", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");

@@ -18,8 +18,9 @@ using boost::system::error_code;
 
 // Bytes asked of the socket per read; requests larger than this simply take more reads.
 constexpr std::size_t kReadChunk = 16 * 1024;
-// An output string that grew past this for one burst is released after it is written.
-constexpr std::size_t kKeepOutputCapacity = 1 << 20;
+// Output strings that grew past this for a burst are released once written, so an idle
+// client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
+constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -303,6 +304,7 @@ asio::awaitable<void> ClientSession::write_loop(std::shared_ptr<ClientSession> s
     writing_active_ = false;
     writing_.clear();
     if (writing_.capacity() > kKeepOutputCapacity) std::string().swap(writing_);
+    if (out_.empty() && out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
     if (ec) {
       close();
       break;

@@ -132,7 +132,7 @@ asio::awaitable<bool> Connection::dial() {
   co_return false;
 }
 
-// AUTH (when configured), CLIENT SETNAME and ROLE, pipelined in one write. Only a
+// AUTH (when configured), CLIENT SETNAME, ROLE and PING, pipelined in one write. Only a
 // connection on which ROLE answered "master" ever takes work.
 asio::awaitable<bool> Connection::handshake() {
   std::string out;
@@ -145,7 +145,10 @@ asio::awaitable<bool> Connection::handshake() {
   }
   out += resp::encode_command({"CLIENT", "SETNAME", "redis-tether"});
   out += resp::encode_command({"ROLE"});
-  expected += 2;
+  // PING is refused with -LOADING while the server loads its dataset (ROLE is not), and
+  // a loading master must not take work: its replies would be -LOADING errors.
+  out += resp::encode_command({"PING"});
+  expected += 3;
   error_code ec;
   co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
   if (ec) {
@@ -202,6 +205,11 @@ asio::awaitable<bool> Connection::handshake() {
       role.elements[0].str != "master") {
     fail(settings_.target.to_string() + " is not a master (ROLE says " +
          (role.elements.empty() ? std::string("nothing") : role.elements[0].str) + ")");
+    co_return false;
+  }
+  const auto& ping = replies[i + 1];
+  if (ping.is_error()) {
+    fail(settings_.target.to_string() + " is not serving yet: " + ping.str);
     co_return false;
   }
   co_return true;

@@ -54,12 +54,16 @@ def make_target(request, workdir):
 
     yield make
     failed = _failed(request)
+    problems = []
     for target in made:
-        if failed:
+        stop_problems = target.stop()
+        if failed or stop_problems:
             print(target.logs())
-        target.stop()
-    if not failed:
+        problems += stop_problems
+    if not failed and not problems:
         shutil.rmtree(workdir, ignore_errors=True)
+    # A sanitizer report or an unclean exit fails the test (reported as a teardown error).
+    assert not problems, "redis-tether did not exit cleanly:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -30,7 +30,10 @@ import urllib.request
 HOST = "127.0.0.1"
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "redis-server")
 START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 10.0
+# Lines that ASan, LSan and UBSan print when they find something (the ASan+UBSan CI build).
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 
 # Processes started by this module and not yet reaped: the atexit handler ends any
 # left behind (e.g. the test process is interrupted between start and fixture teardown).
@@ -68,9 +71,18 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+# setpriv (util-linux, Essential in Debian) sets PR_SET_PDEATHSIG and execs the program:
+# if the test process dies (e.g. killed by ctest's TIMEOUT) the kernel SIGKILLs the child,
+# so nothing is orphaned. (All processes are started from the pytest main thread, whose
+# exit is what the signal follows.)
+_SETPRIV = shutil.which("setpriv")
+
+
 def _start_process(argv, log_path, env=None):
     log = open(log_path, "ab")
     try:
+        if _SETPRIV:
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
     finally:
@@ -330,6 +342,15 @@ class Proxy:
     def metrics(self):
         return scrape_metrics(self.admin_address)
 
+    def exit_problems(self, code):
+        """A clean SIGTERM exit is 0 and leaves no sanitizer report in the log."""
+        problems = []
+        if code != 0:
+            problems.append(f"redis-tether exited with {code} after SIGTERM")
+        problems += [ln for ln in self.log().splitlines()
+                     if any(mark in ln for mark in SANITIZER_MARKS)][:20]
+        return problems
+
     def log(self):
         return read_tail(self.log_path, max_lines=100000)
 
@@ -399,11 +420,14 @@ class Target:
         return self.proxy.metrics()
 
     def stop(self):
+        """Ends every process; returns problems seen in the proxy's exit (empty if none)."""
+        problems = []
         if self.proxy:
-            self.proxy.stop()
+            problems = self.proxy.exit_problems(self.proxy.stop())
         self.redis.stop()
         if self.sockdir:
             shutil.rmtree(self.sockdir, ignore_errors=True)
+        return problems
 
     def logs(self):
         parts = []

@@ -48,7 +48,8 @@ def test_inline_commands(target):
         assert c.read_reply() == "OK"
         assert c.command("GET", "cli:inline quoted") == b"a bA"
         # Inline and multibulk mixed in one write, bare LF line ending accepted.
-        c.send(b"INCR cli:inline:n\n*2\r\n$4\r\nINCR\r\n$12\r\ncli:inline:n\r\nINCR cli:inline:n\r\n")
+        c.send(b"INCR cli:inline:n\n" + encode_command("INCR", "cli:inline:n")
+               + b"INCR cli:inline:n\r\n")
         assert [c.read_reply() for _ in range(3)] == [1, 2, 3]
 
 
@@ -87,9 +88,23 @@ def test_stateful_command_refused_and_connection_stays(target):
         assert isinstance(c.command("EXEC"), RespError)
     # The same through redis-cli (stdin mode: one connection for all lines).
     out = cli(target, stdin=b"MULTI\nPING\nGET cli:m\n")
-    lines = out.stdout.decode().splitlines()
+    lines = [ln for ln in out.stdout.decode().splitlines() if ln]  # errors end in a blank line
     assert lines[0].startswith("NOTSUPPORTED 'MULTI'"), out
     assert lines[1:] == ["PONG", "2"], out
+
+
+@pytest.mark.proxy_only
+def test_topology_commands_denied_and_redis_untouched(target):
+    with target.client() as c:
+        for cmd in (["SHUTDOWN", "NOSAVE"], ["shutdown"], ["REPLICAOF", "127.0.0.1", "1"],
+                    ["SLAVEOF", "127.0.0.1", "1"], ["FAILOVER"]):
+            reply = c.command(*cmd)
+            assert isinstance(reply, RespError) and reply.code == "DENIED", (cmd, reply)
+            assert f"'{cmd[0].upper()}'" in reply, (cmd, reply)
+        assert c.is_alive()
+    # Nothing reached Redis: it is up and still a master.
+    with target.redis.client() as direct:
+        assert direct.command("ROLE")[0] == b"master"
 
 
 def test_quit(target):

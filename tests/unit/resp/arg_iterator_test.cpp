@@ -20,7 +20,8 @@ std::vector<std::string> args_of(const std::string& bytes) {
   std::vector<std::string> out;
   std::string scratch;
   std::string_view arg;
-  while (it.next(arg, scratch)) out.emplace_back(arg);
+  while (it.next(arg, scratch))
+    out.emplace_back(arg);
   CHECK(static_cast<std::int64_t>(out.size()) == s.request().argc);
   return out;
 }

@@ -11,14 +11,16 @@ using tether::resp::upper_name;
 
 TEST_CASE("classify_command knows every listed command in any case", "[command_table]") {
   for (const char* name :
-       {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE",
-        "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE",
-        "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "SELECT", "CLIENT", "MONITOR",
-        "HELLO", "RESET", "AUTH"}) {
+       {"MULTI",      "EXEC",       "DISCARD",     "WATCH",        "UNWATCH",      "SUBSCRIBE",
+        "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "BLPOP",
+        "BRPOP",      "BRPOPLPUSH", "BLMOVE",      "BLMPOP",       "BZPOPMIN",     "BZPOPMAX",
+        "BZMPOP",     "WAIT",       "SELECT",      "CLIENT",       "MONITOR",      "HELLO",
+        "RESET",      "AUTH"}) {
     INFO(name);
     CHECK(classify_command(name) == CommandClass::stateful);
     std::string lower(name);
-    for (char& c : lower) c = static_cast<char>(c - 'A' + 'a');
+    for (char& c : lower)
+      c = static_cast<char>(c - 'A' + 'a');
     CHECK(classify_command(lower) == CommandClass::stateful);
   }
   CHECK(classify_command("XREAD") == CommandClass::inspect);

@@ -18,7 +18,8 @@ namespace {
 
 std::string nested(char type, std::size_t depth, const std::string& leaf) {
   std::string s;
-  for (std::size_t i = 0; i < depth; ++i) s += std::string(1, type) + "1\r\n";
+  for (std::size_t i = 0; i < depth; ++i)
+    s += std::string(1, type) + "1\r\n";
   return s + leaf;
 }
 
@@ -84,8 +85,7 @@ TEST_CASE("max_reply_bulk_len: boundary and boundary + 1", "[reply_framer]") {
   CHECK(check_reply_splits("!11\r\n", l).error == "bulk length above max_reply_bulk_len");
   CHECK(check_reply_splits("=10\r\n" + ten + "\r\n", l).status == ScanStatus::complete);
   CHECK(check_reply_splits("=11\r\n", l).error == "bulk length above max_reply_bulk_len");
-  CHECK(check_reply_splits("$?\r\n;10\r\n" + ten + "\r\n;0\r\n", l).status ==
-        ScanStatus::complete);
+  CHECK(check_reply_splits("$?\r\n;10\r\n" + ten + "\r\n;0\r\n", l).status == ScanStatus::complete);
   CHECK(check_reply_splits("$?\r\n;11\r\n", l).error == "bulk length above max_reply_bulk_len");
   // Simple lines (status, error, double, big number) share the limit.
   CHECK(check_reply_splits("+" + ten + "\r\n", l).status == ScanStatus::complete);
@@ -106,7 +106,7 @@ TEST_CASE("nesting depth: kMaxDepth and kMaxDepth + 1", "[reply_framer]") {
           "nesting deeper than kMaxDepth");
   }
   // Maps, attributes and streamed aggregates take a level each too.
-  const std::string maps = nested('%', kMax - 1, "*?\r\n.\r\n:1\r\n") ;
+  const std::string maps = nested('%', kMax - 1, "*?\r\n.\r\n:1\r\n");
   CHECK(frame_once(maps).status == ScanStatus::need_more);  // values of the maps missing
   CHECK(frame_once(nested('%', kMax, "*?\r\n")).error == "nesting deeper than kMaxDepth");
   CHECK(frame_once(nested('|', kMax, "|1\r\n")).error == "nesting deeper than kMaxDepth");

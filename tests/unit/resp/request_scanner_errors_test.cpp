@@ -39,7 +39,8 @@ std::string desync_error(const std::string& prefix) {
     const ScanStatus st = s.scan(buf);
     if (st == ScanStatus::error) return s.error_message();
     REQUIRE(st == ScanStatus::need_more);
-    for (int i = 0; i < 147; ++i) buf += "payload";
+    for (int i = 0; i < 147; ++i)
+      buf += "payload";
   }
   return "no error";
 }
@@ -87,7 +88,8 @@ TEST_CASE("expected '$' reports the byte found, CR and LF shown as spaces", "[re
   CHECK(check_request_splits("*1\r\n\n\r\n").error == "Protocol error: expected '$', got ' '");
   CHECK(check_request_splits("*2\r\n$1\r\na\r\n*1\r\n").error ==
         "Protocol error: expected '$', got '*'");
-  CHECK(check_request_splits("*1\r\n\xff\r\n"s).error == "Protocol error: expected '$', got '\xff'");
+  CHECK(check_request_splits("*1\r\n\xff\r\n"s).error ==
+        "Protocol error: expected '$', got '\xff'");
   // Redis looks at the header only once its '\r' and one more byte are there.
   CHECK(check_request_splits("*1\r\nfoo").status == ScanStatus::need_more);
   CHECK(check_request_splits("*1\r\nfoo\r").status == ScanStatus::need_more);
@@ -97,8 +99,8 @@ TEST_CASE("expected '$' reports the byte found, CR and LF shown as spaces", "[re
 }
 
 TEST_CASE("unbalanced quotes in inline requests", "[request_scanner]") {
-  for (const char* bad : {"GET \"k\r\n", "GET 'k\n", "GET \"a\"b\r\n", "GET 'a'b\n",
-                          "\"a\"\"b\"\n", "GET \"abc\\\"\n", "SET k \"v\\\r\n"}) {
+  for (const char* bad : {"GET \"k\r\n", "GET 'k\n", "GET \"a\"b\r\n", "GET 'a'b\n", "\"a\"\"b\"\n",
+                          "GET \"abc\\\"\n", "SET k \"v\\\r\n"}) {
     CHECK(check_request_splits(bad).error == kUnbalanced);
   }
   // A closing quote followed by any isspace() byte (even \v) or the end is fine.
@@ -123,8 +125,7 @@ TEST_CASE("max_inline_len for inline requests: boundary and boundary + 1", "[req
   // The line end must be among the first max_inline_len + 1 bytes (a CR counts).
   CHECK(check_request_splits(std::string(n, 'a') + "\n", l).status == ScanStatus::complete);
   CHECK(check_request_splits(std::string(n + 1, 'a') + "\n", l).error == kTooBigInline);
-  CHECK(check_request_splits(std::string(n - 1, 'a') + "\r\n", l).status ==
-        ScanStatus::complete);
+  CHECK(check_request_splits(std::string(n - 1, 'a') + "\r\n", l).status == ScanStatus::complete);
   CHECK(check_request_splits(std::string(n, 'a') + "\r\n", l).error == kTooBigInline);
   CHECK(check_request_splits(std::string(n, 'a'), l).status == ScanStatus::need_more);
   CHECK(check_request_splits(std::string(n + 1, 'a'), l).error == kTooBigInline);

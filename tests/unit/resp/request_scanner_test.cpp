@@ -90,9 +90,8 @@ TEST_CASE("the bytes after a CR and after a payload are skipped unchecked", "[re
 TEST_CASE("header numbers follow string2ll", "[request_scanner]") {
   CHECK(check_request_splits("*1\r\n$0\r\n\r\n").status == ScanStatus::complete);
   // Leading zeros, '+', spaces and "-0" are not numbers to Redis.
-  for (const char* bad : {"*01\r\n", "*+1\r\n", "* 1\r\n", "*1 \r\n", "*-0\r\n", "*\r\n",
-                          "*-\r\n", "*1a\r\n", "*9223372036854775808\r\n",
-                          "*123456789012345678901\r\n"}) {
+  for (const char* bad : {"*01\r\n", "*+1\r\n", "* 1\r\n", "*1 \r\n", "*-0\r\n", "*\r\n", "*-\r\n",
+                          "*1a\r\n", "*9223372036854775808\r\n", "*123456789012345678901\r\n"}) {
     CHECK(check_request_splits(bad).error == "Protocol error: invalid multibulk length");
   }
   for (const char* bad : {"*1\r\n$01\r\nx\r\n", "*1\r\n$+1\r\nx\r\n", "*1\r\n$-0\r\n",
@@ -134,9 +133,8 @@ TEST_CASE("a quoted inline name longer than kMaxNameLen is truncated", "[request
 }
 
 TEST_CASE("need_more until the request is whole", "[request_scanner]") {
-  for (const char* partial :
-       {"", "*", "*2", "*2\r", "*2\r\n", "*2\r\n$3\r\nGET", "*2\r\n$3\r\nGET\r\n$1\r\nk\r",
-        "GET k", "GET k\r", "*1\r\nfoo"}) {
+  for (const char* partial : {"", "*", "*2", "*2\r", "*2\r\n", "*2\r\n$3\r\nGET",
+                              "*2\r\n$3\r\nGET\r\n$1\r\nk\r", "GET k", "GET k\r", "*1\r\nfoo"}) {
     CHECK(check_request_splits(partial).status == ScanStatus::need_more);
   }
 }

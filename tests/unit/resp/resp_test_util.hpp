@@ -60,8 +60,8 @@ inline std::string to_string(ScanStatus s) {
 }
 
 inline std::string describe(const ScanResult& r) {
-  return to_string(r.status) + " size=" + std::to_string(r.size) + " argc=" +
-         std::to_string(r.argc) + " inline=" + std::to_string(r.is_inline) + " name='" +
+  return to_string(r.status) + " size=" + std::to_string(r.size) +
+         " argc=" + std::to_string(r.argc) + " inline=" + std::to_string(r.is_inline) + " name='" +
          show(r.name) + "' error='" + r.error + "'";
 }
 

@@ -1,0 +1,229 @@
+#include "tether/proxy/client_session.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+
+#include "redis_process.hpp"
+
+using namespace std::chrono_literals;
+using tether::proxy::ClientSession;
+using tether::proxy::ListenerSettings;
+using tether::testing::RedisProcess;
+using tether::upstream::Pool;
+
+namespace {
+
+// One session on one end of a socketpair; the test plays the client on the other end.
+struct Fixture {
+  tether::asio::io_context io;
+  tether::metrics::Metrics metrics{{"test"}};
+  ListenerSettings settings;
+  std::unique_ptr<Pool> pool;
+  std::shared_ptr<ClientSession> session;
+  int client = -1;
+  bool closed = false;
+
+  explicit Fixture(std::uint16_t port,
+                   std::function<void(tether::upstream::PoolSettings&)> tweak = nullptr) {
+    settings.service = "test";
+    tether::upstream::PoolSettings ps;
+    ps.service = "test";
+    ps.target = *tether::util::parse_endpoint("127.0.0.1:" + std::to_string(port));
+    ps.reconnect_min = 20ms;
+    ps.reconnect_max = 50ms;
+    if (tweak) tweak(ps);
+    pool = std::make_unique<Pool>(io.get_executor(), ps, metrics.service(0));
+    pool->start();
+  }
+
+  void open() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    client = fds[0];
+    ::fcntl(client, F_SETFL, O_NONBLOCK);
+    ClientSession::Socket s(io, tether::asio::generic::stream_protocol(AF_UNIX, 0), fds[1]);
+    session = std::make_shared<ClientSession>(std::move(s), settings, *pool, metrics.service(0),
+                                              [this] { closed = true; });
+    session->start();
+  }
+
+  ~Fixture() {
+    if (session) session->close();
+    pool->stop();
+    io.restart();
+    io.run_for(100ms);
+    if (client >= 0) ::close(client);
+  }
+
+  void send(std::string_view bytes) {
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      auto n = ::send(client, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+      } else {
+        REQUIRE(errno == EAGAIN);
+        pump(1ms);
+      }
+    }
+  }
+
+  void pump(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+
+  // Reads until `expected` bytes arrived, EOF, or the limit; returns what arrived.
+  std::string receive(std::size_t expected, bool* eof = nullptr,
+                      std::chrono::milliseconds limit = 5s) {
+    std::string got;
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (got.size() < expected && std::chrono::steady_clock::now() < end) {
+      pump(2ms);
+      char buf[65536];
+      auto n = ::read(client, buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+      if (n == 0) {
+        if (eof) *eof = true;
+        break;
+      }
+    }
+    return got;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("session: pipelined commands, replies in order") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nGET k\r\nINCR n\r\nINCR n\r\n");
+  CHECK(f.receive(21) == "+OK\r\n$1\r\nv\r\n:1\r\n:2\r\n");
+}
+
+TEST_CASE("session: a reply produced early waits for the replies owed before it") {
+  auto port = tether::testing::free_port();
+  Fixture f(port, [](auto& ps) { ps.hold_max_bytes = 40; });
+  f.open();
+  // The first SET is held (no upstream yet); the second does not fit the hold and is
+  // refused at once, but its error must not overtake the first reply.
+  f.send("SET k " + std::string(20, 'x') + "\r\nSET k " + std::string(20, 'y') + "\r\n");
+  f.pump(100ms);
+  bool eof = false;
+  CHECK(f.receive(1, &eof, 100ms).empty());
+  RedisProcess redis(port);
+  auto got = f.receive(10);
+  CHECK(got.starts_with("+OK\r\n-HOLDFULL "));
+  CHECK_FALSE(eof);
+}
+
+TEST_CASE("session: malformed request gets Redis's error after earlier replies, then EOF") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("PING\r\n*abc\r\nPING\r\n");
+  bool eof = false;
+  auto got = f.receive(1000, &eof);
+  CHECK(got == "+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n");
+  CHECK(eof);
+  CHECK(f.closed);
+  CHECK(f.metrics.service(0).client_closed[0]->Value() == 1);
+}
+
+TEST_CASE("session: stateful and denied commands are refused by name, connection kept") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("multi\r\nXREAD BLOCK 0 STREAMS s $\r\nXREAD STREAMS s 0\r\nSHUTDOWN\r\nPING\r\n");
+  auto got = f.receive(1000, nullptr, 500ms);
+  CHECK(got ==
+        "-NOTSUPPORTED 'MULTI' needs a dedicated upstream connection, which this redis-tether "
+        "version does not provide\r\n"
+        "-NOTSUPPORTED 'XREAD' needs a dedicated upstream connection, which this redis-tether "
+        "version does not provide\r\n"
+        "*-1\r\n"
+        "-DENIED 'SHUTDOWN' is refused by redis-tether: it would change the Redis topology\r\n"
+        "+PONG\r\n");
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("session: QUIT answers +OK and closes") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("PING\r\nQUIT\r\nPING\r\n");
+  bool eof = false;
+  CHECK(f.receive(1000, &eof) == "+PONG\r\n+OK\r\n");
+  CHECK(eof);
+}
+
+TEST_CASE("session: a request above max_request_bytes is refused and the client closed") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.settings.max_request_bytes = 1024;
+  f.open();
+  f.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4000\r\n" + std::string(2000, 'x'));
+  bool eof = false;
+  auto got = f.receive(1000, &eof);
+  CHECK(got == "-ERR Protocol error: request larger than the query buffer limit (1KiB)\r\n");
+  CHECK(eof);
+}
+
+TEST_CASE("session: reading pauses while replies are unread and resumes as they drain") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.settings.max_pending = 8;
+  f.settings.output_soft_limit = 64 * 1024;
+  f.open();
+  const std::string value(100 * 1024, 'v');
+  f.send("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$" + std::to_string(value.size()) + "\r\n" + value +
+         "\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  const auto& m = f.metrics.service(0);
+  const double before = m.commands_forwarded->Value();
+  std::string gets;
+  for (int i = 0; i < 200; ++i)
+    gets += "GET big\r\n";
+  f.send(gets);
+  f.pump(300ms);
+  // The client reads nothing: once the socket buffer is full the proxy stops reading
+  // from it, so only a few of the 200 requests have been forwarded.
+  const double forwarded = m.commands_forwarded->Value() - before;
+  CHECK(forwarded >= 1);
+  CHECK(forwarded <= 8 + 10);  // max_pending, plus what the kernel buffer absorbed
+  CHECK(m.reads_paused->Value() == 1);
+  CHECK(m.buffer_out_bytes->Value() < 64 * 1024 + 8 * (value.size() + 16) + 2 * 64 * 1024);
+  // Reading the replies lets it go on; every one arrives.
+  const std::string one = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  auto got = f.receive(200 * one.size(), nullptr, 10s);
+  CHECK(got.size() == 200 * one.size());
+  CHECK(m.commands_forwarded->Value() - before == 200);
+  CHECK(m.reads_paused->Value() == 0);
+}
+
+TEST_CASE("session: past output_hard_limit the client is closed and counted") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.settings.output_soft_limit = 1024;
+  f.settings.output_hard_limit = 64 * 1024;
+  f.open();
+  const std::string value(100 * 1024, 'z');
+  f.send("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$" + std::to_string(value.size()) + "\r\n" + value +
+         "\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  // The client never reads: replies pile up in the proxy until the hard limit.
+  std::string gets;
+  for (int i = 0; i < 20; ++i)
+    gets += "GET big\r\n";
+  f.send(gets);
+  auto end = std::chrono::steady_clock::now() + 5s;
+  while (!f.closed && std::chrono::steady_clock::now() < end)
+    f.pump(5ms);
+  CHECK(f.closed);
+  CHECK(f.metrics.service(0).client_closed[2]->Value() == 1);
+}
