@@ -121,17 +121,46 @@ run_ctest() {
     echo "ctest found no tests in $dir" >&2
     return 1
   }
+  # Every process ctest starts inherits this marker, so that what a killed or careless
+  # test leaves running can be found (and stopped, by PID) afterwards.
+  local run_id
+  run_id="$dir-$$-$(tether_now)"
   tether_say "-- unit tests (label unit, -j$jobs)"
-  ctest --test-dir "$dir" -L '^unit$' -j "$jobs" --output-on-failure --timeout 120 \
-    --no-tests=ignore 2>&1 | tee -a "$log" || rc=1
+  TETHER_TEST_RUN_ID=$run_id ctest --test-dir "$dir" -L '^unit$' -j "$jobs" \
+    --output-on-failure --timeout 120 --no-tests=ignore 2>&1 | tee -a "$log" || rc=1
+  stop_leftovers "$run_id"
   tether_say "-- integration and other tests (serial)"
-  ctest --test-dir "$dir" -LE '^unit$' --output-on-failure --timeout 900 \
-    --no-tests=ignore 2>&1 | tee -a "$log" || rc=1
+  TETHER_TEST_RUN_ID=$run_id ctest --test-dir "$dir" -LE '^unit$' \
+    --output-on-failure --timeout 900 --no-tests=ignore 2>&1 | tee -a "$log" || rc=1
+  stop_leftovers "$run_id"
   # "100% tests passed, 0 tests failed out of 12" -> passed/failed counts.
   awk '/tests passed, .* tests failed out of/ {
          total += $NF; failed += $4 }
        END { printf "%d %d\n", total - failed, failed }' "$log" >"$dir/ctest-counts"
   return "$rc"
+}
+
+# stop_leftovers RUN_ID: stops (by PID) every process still running with
+# TETHER_TEST_RUN_ID=RUN_ID in its environment: children of a test that ctest killed on a
+# timeout, or that a test forgot. Warns about each; the test's own result says the rest.
+stop_leftovers() {
+  local id=$1 d pid
+  local -a left=()
+  for d in /proc/[0-9]*; do
+    grep -qzx "TETHER_TEST_RUN_ID=$id" "$d/environ" 2>/dev/null || continue
+    pid=${d#/proc/}
+    tether_warn "a test left pid $pid running: $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null); stopping it"
+    kill -TERM "$pid" 2>/dev/null || true
+    left+=("$pid")
+  done
+  ((${#left[@]})) || return 0
+  sleep 2
+  for pid in "${left[@]}"; do
+    # Still the same process (the marker is there), not a reused PID.
+    grep -qzx "TETHER_TEST_RUN_ID=$id" "/proc/$pid/environ" 2>/dev/null &&
+      kill -KILL "$pid" 2>/dev/null
+  done
+  return 0
 }
 
 stage_test() { run_ctest "$BUILD_DIR"; }

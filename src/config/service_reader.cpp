@@ -26,6 +26,10 @@ constexpr std::size_t kMaxNameLength = 64;
 constexpr std::uint64_t kMaxMultibulkLen = INT_MAX;
 // resp::Limits::max_bulk_len is signed, as Redis's proto-max-bulk-len (a long long) is.
 constexpr std::uint64_t kMaxBulkLen = INT64_MAX;
+// Redis's PROTO_INLINE_MAX_SIZE is compiled in: a longer line the proxy let through would
+// be refused upstream, and Redis closes the connection on a protocol error, which on a
+// shared connection fails every client's in-flight command.
+constexpr std::uint64_t kMaxInlineLen = 64 * 1024;
 // Replies may always carry what Redis's default proto-max-bulk-len allows, even when the
 // request limit is set lower: a small request limit must not break large GET replies.
 constexpr std::int64_t kMinReplyBulkLen = 512LL * 1024 * 1024;
@@ -141,7 +145,7 @@ void read_limits(MapReader& parent, ClientLimits& limits, resp::Limits& protocol
   protocol.max_bulk_len = static_cast<std::int64_t>(n);
   protocol.max_reply_bulk_len = std::max(protocol.max_bulk_len, kMinReplyBulkLen);
   n = protocol.max_inline_len;
-  r.read_size("max_inline_len", 1, SIZE_MAX, n);
+  r.read_size("max_inline_len", 1, kMaxInlineLen, n);
   protocol.max_inline_len = n;
   n = static_cast<std::uint64_t>(protocol.max_multibulk_len);
   r.read_count("max_multibulk_len", 1, kMaxMultibulkLen, n);

@@ -63,7 +63,7 @@ services:
   require_error(result, "services[0].limits.output_soft_limit", 23,
                 "output_soft_limit (2GiB) must not exceed output_hard_limit (1GiB)");
   require_error(result, "services[0].limits.max_bulk_len", 24, "must not be negative");
-  require_error(result, "services[0].limits.max_inline_len", 25, "must be greater than zero");
+  require_error(result, "services[0].limits.max_inline_len", 25, "must be from 1B to 64KiB, got 0");
   require_error(result, "services[0].limits.max_multibulk_len", 26,
                 "must be from 1 to 2147483647, got 2147483648");
   require_error(result, "services[1].name", 27, "duplicate service name 'main'");
@@ -154,6 +154,7 @@ TEST_CASE("bad scalar values") {
       {"limits", "output_hard_limit", "0B", "must be greater than zero"},
       {"limits", "max_bulk_len", "0", "must be greater than zero"},
       {"limits", "max_bulk_len", "9223372036854775808", "must be at most 9223372036854775807B"},
+      {"limits", "max_inline_len", "65537", "must be from 1B to 64KiB, got 65537"},
       {"limits", "max_multibulk_len", "0", "must be from 1 to 2147483647"},
       {"limits", "max_multibulk_len", "64KiB", "expected a whole number"},
       {"limits", "max_pending", "-1", "must not be negative, got '-1'"},
