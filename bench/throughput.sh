@@ -45,6 +45,9 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case $1 in
+    --rounds | --seconds | --clients | --workers | --pool | --csv)
+      (($# >= 2)) || tether_die "$1 needs a value (see --help)"
+      ;;&
     --rounds) ROUNDS=$2 && shift ;;
     --seconds) SECONDS_PER_RUN=$2 && shift ;;
     --clients) CLIENTS=$2 && shift ;;
@@ -59,7 +62,7 @@ while (($#)); do
       exit 0
       ;;
     *)
-      usage >&2
+      echo "unknown option: $1 (see --help)" >&2
       exit 2
       ;;
   esac
