@@ -133,9 +133,11 @@ LoadResult load_config_text(const std::string& text, const std::string& origin) 
 
 std::string format_error(const std::string& file, const ConfigError& e) {
   std::string out = file;
-  if (e.line > 0) out += ":" + std::to_string(e.line);
+  // Appended piecewise: GCC 12 at -O3 misreports "literal + std::string&&" (-Wrestrict,
+  // GCC bug 105329), which would break Release builds under -Werror.
+  if (e.line > 0) out.append(":").append(std::to_string(e.line));
   out += ": ";
-  if (!e.path.empty()) out += e.path + ": ";
+  if (!e.path.empty()) out.append(e.path).append(": ");
   out += e.message;
   return out;
 }

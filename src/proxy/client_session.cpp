@@ -136,7 +136,9 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
     account();
     if (paused()) {
       error_code ec;
+      reader_parked_ = true;
       co_await read_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      reader_parked_ = false;
       continue;
     }
     auto [ptr, room] = in_.prepare(kReadChunk);
@@ -205,9 +207,12 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       }
     }
   }
-  std::array<char, 64> upper{};
-  auto name_len = resp::upper_name(request.name, upper.data(), upper.size());
-  std::string_view name(upper.data(), name_len);
+  // Upper-cased name, only for the replies that name the command.
+  std::array<char, 64> upper;
+  auto name = [&] {
+    return std::string_view(upper.data(),
+                            resp::upper_name(request.name, upper.data(), upper.size()));
+  };
   switch (cls) {
     case resp::CommandClass::shared: {
       const auto slot = next_slot_++;
@@ -216,10 +221,10 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       return true;
     }
     case resp::CommandClass::stateful:
-      refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name));
+      refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
       return false;
     case resp::CommandClass::denied:
-      refuse(resp::ErrorCode::denied, resp::denied_error(name));
+      refuse(resp::ErrorCode::denied, resp::denied_error(name()));
       return false;
     case resp::CommandClass::local:
       // QUIT: Redis answers +OK and closes once the reply is written.
@@ -273,7 +278,10 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
       parked_.pop_front();
       ++head_slot_;
     }
-    if (!writing_active_) write_wake_.cancel();
+    if (writer_idle_) {
+      writer_idle_ = false;  // one wake per batch of replies
+      write_wake_.cancel();
+    }
   }
   if (pending_out_bytes() > settings_.output_hard_limit) {
     spdlog::warn("event=client_closed service={} reason=output_limit peer={} buffered={}",
@@ -293,7 +301,9 @@ asio::awaitable<void> ClientSession::write_loop(std::shared_ptr<ClientSession> s
         break;
       }
       error_code ec;
+      writer_idle_ = true;
       co_await write_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      writer_idle_ = false;
       continue;
     }
     writing_.swap(out_);
@@ -309,7 +319,10 @@ asio::awaitable<void> ClientSession::write_loop(std::shared_ptr<ClientSession> s
       close();
       break;
     }
-    if (!paused()) read_wake_.cancel();
+    if (reader_parked_ && !paused()) {
+      reader_parked_ = false;
+      read_wake_.cancel();
+    }
     account();
   }
   (void)self;

@@ -153,9 +153,9 @@ std::string_view to_string(RequeryCause cause) {
 std::string_view to_string(NoteKind kind) {
   // A table rather than a switch: the enum is long and the names are the identifiers.
   static constexpr std::string_view kNames[] = {
-      "sentinel_up",        "sentinel_lost",       "all_sentinels_lost", "sentinels_back",
-      "unknown_master",     "master_down_report",  "failover_attempt",   "replica_selected",
-      "failover_aborted",   "failover_ended",      "stale_claim_ignored", "probe_failed",
+      "sentinel_up",       "sentinel_lost",      "all_sentinels_lost",  "sentinels_back",
+      "unknown_master",    "master_down_report", "failover_attempt",    "replica_selected",
+      "failover_aborted",  "failover_ended",     "stale_claim_ignored", "probe_failed",
       "hold_bound_passed",
   };
   static_assert(std::size(kNames) == static_cast<std::size_t>(NoteKind::hold_bound_passed) + 1);

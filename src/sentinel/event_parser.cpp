@@ -101,8 +101,10 @@ std::optional<Event> master_event(std::string_view sentinel, std::string_view ch
 std::optional<Event> replica_event(std::string_view sentinel, std::string_view channel,
                                    const Instance& in) {
   if (in.type != "slave" && in.type != "replica") return std::nullopt;
-  if (channel == "+selected-slave") return ReplicaSelected{SentinelId(sentinel), in.addr, in.master};
-  if (channel == "+promoted-slave") return ReplicaPromoted{SentinelId(sentinel), in.addr, in.master};
+  if (channel == "+selected-slave")
+    return ReplicaSelected{SentinelId(sentinel), in.addr, in.master};
+  if (channel == "+promoted-slave")
+    return ReplicaPromoted{SentinelId(sentinel), in.addr, in.master};
   return std::nullopt;
 }
 
@@ -160,10 +162,9 @@ std::optional<PollAnswer> parse_master_reply(std::string_view sentinel,
 
 bool is_unknown_master_error(std::string_view error_text) {
   constexpr std::string_view kNeedle = "no such master";
-  const auto it = std::search(error_text.begin(), error_text.end(), kNeedle.begin(), kNeedle.end(),
-                              [](char a, char b) {
-                                return std::tolower(static_cast<unsigned char>(a)) == b;
-                              });
+  const auto it =
+      std::search(error_text.begin(), error_text.end(), kNeedle.begin(), kNeedle.end(),
+                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
   return it != error_text.end();
 }
 

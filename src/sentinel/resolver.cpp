@@ -3,6 +3,7 @@
 #include "tether/sentinel/resolver.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 namespace tether::sentinel {
@@ -25,7 +26,11 @@ std::string_view to_string(Phase phase) {
 
 Resolver::Resolver(ResolverSettings settings, TimePoint now)
     : settings_(std::move(settings)), settle_deadline_(now + settings_.startup_settle) {
-  for (const SentinelId& id : settings_.sentinels) sentinels_[id];
+  // Validated by the configuration; a zero bound would release every hold at once.
+  assert(settings_.hold_bound > std::chrono::milliseconds::zero());
+  assert(settings_.startup_settle >= std::chrono::milliseconds::zero());
+  for (const SentinelId& id : settings_.sentinels)
+    sentinels_[id];
 }
 
 std::vector<Action> Resolver::handle(const Event& event, TimePoint now) {
@@ -57,11 +62,14 @@ std::optional<Epoch> Resolver::epoch() const {
 }
 
 std::size_t Resolver::sentinels_up() const {
-  return static_cast<std::size_t>(std::count_if(
-      sentinels_.begin(), sentinels_.end(), [](const auto& s) { return s.second.link == Link::up; }));
+  return static_cast<std::size_t>(
+      std::count_if(sentinels_.begin(), sentinels_.end(),
+                    [](const auto& s) { return s.second.link == Link::up; }));
 }
 
-Resolver::SentinelView& Resolver::view(const SentinelId& id) { return sentinels_[id]; }
+Resolver::SentinelView& Resolver::view(const SentinelId& id) {
+  return sentinels_[id];
+}
 
 void Resolver::run_deadlines(TimePoint now) {
   if (!settled_ && now >= settle_deadline_) finish_startup();
@@ -70,7 +78,9 @@ void Resolver::run_deadlines(TimePoint now) {
 
 void Resolver::on(const Tick&, TimePoint) {}
 
-void Resolver::on(const NewEpoch& e, TimePoint) { view(e.sentinel).current_epoch = e.epoch; }
+void Resolver::on(const NewEpoch& e, TimePoint) {
+  view(e.sentinel).current_epoch = e.epoch;
+}
 
 // ---- Sentinel links -----------------------------------------------------------------
 
@@ -105,7 +115,8 @@ void Resolver::on(const SentinelLost& e, TimePoint) {
   emit(Note{NoteKind::sentinel_lost, e.sentinel, std::move(detail)});
   if (was_up && sentinels_up() == 0) {
     all_lost_noted_ = true;
-    emit(Note{NoteKind::all_sentinels_lost, {},
+    emit(Note{NoteKind::all_sentinels_lost,
+              {},
               master_ ? "keeping master " + master_->to_string() : "no master known"});
   }
   if (!settled_) {

@@ -59,7 +59,8 @@ void Resolver::on_hold_bound() {
     emit(Requery{std::nullopt, RequeryCause::hold_bound});
     return;
   }
-  emit(Note{NoteKind::hold_bound_passed, {},
+  emit(Note{NoteKind::hold_bound_passed,
+            {},
             "promoted replica " + candidate_->node.to_string() + " supersedes " +
                 master_->to_string() + "; still holding"});
   if (!candidate_->probing) {

@@ -220,14 +220,19 @@ void Connection::enqueue(const std::shared_ptr<ReplySink>& sink, std::uint64_t s
   queued_.append(bytes);
   fifo_.push_back(Owed{sink, slot, static_cast<std::uint32_t>(bytes.size())});
   ++queued_count_;
-  if (!writing_active_) wake_.cancel();
+  if (writer_idle_) {
+    writer_idle_ = false;  // one wake per batch, however many commands join it
+    wake_.cancel();
+  }
 }
 
 asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   while (state_ == State::ready) {
     if (queued_.empty()) {
       error_code ec;
+      writer_idle_ = true;
       co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+      writer_idle_ = false;
       continue;
     }
     writing_.swap(queued_);

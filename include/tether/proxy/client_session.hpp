@@ -93,6 +93,8 @@ class ClientSession final : public upstream::ReplySink,
   std::string out_;
   std::string writing_;
   bool writing_active_ = false;
+  bool writer_idle_ = false;    // the write loop waits on write_wake_
+  bool reader_parked_ = false;  // the read loop waits on read_wake_ (paused)
 
   bool closed_ = false;
   bool close_after_flush_ = false;  // protocol error or QUIT: close once all is written

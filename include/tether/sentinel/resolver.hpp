@@ -38,6 +38,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "tether/sentinel/actions.hpp"
@@ -61,10 +64,10 @@ inline constexpr std::chrono::milliseconds kDefaultHoldBound{10'000};
 inline constexpr std::chrono::milliseconds kDefaultStartupSettle{500};
 
 struct ResolverSettings {
-  std::string master_name;             // SENTINEL MASTER <name>; used in reasons
-  std::vector<SentinelId> sentinels;   // configured Sentinels; others join by their events
-  std::chrono::milliseconds hold_bound = kDefaultHoldBound;
-  std::chrono::milliseconds startup_settle = kDefaultStartupSettle;
+  std::string master_name;            // SENTINEL MASTER <name>; used in reasons
+  std::vector<SentinelId> sentinels;  // configured Sentinels; others join by their events
+  std::chrono::milliseconds hold_bound = kDefaultHoldBound;          // > 0
+  std::chrono::milliseconds startup_settle = kDefaultStartupSettle;  // >= 0
 };
 
 enum class Phase {
@@ -107,7 +110,7 @@ class Resolver {
     std::string failure_detail;
     bool reported = false;  // answered, said unknown master, or failed (start-up)
     bool unknown_master = false;
-    std::optional<PollAnswer> answer;  // last poll answer
+    std::optional<PollAnswer> answer;    // last poll answer
     std::optional<Epoch> current_epoch;  // last +new-epoch
     bool sdown = false;                  // on the current master
     bool odown = false;
@@ -177,7 +180,12 @@ class Resolver {
   void maybe_release(ReleaseCause cause);
   void on_hold_bound();
 
-  void emit(Action action) { out_.push_back(std::move(action)); }
+  // Constructs the alternative in place: moving a whole Action variant trips GCC 12's
+  // -Wmaybe-uninitialized false positive (an alternative's strings "may be uninitialized").
+  template <class A>
+  void emit(A&& action) {
+    out_.emplace_back(std::in_place_type<std::decay_t<A>>, std::forward<A>(action));
+  }
 
   ResolverSettings settings_;
   TimePoint settle_deadline_;

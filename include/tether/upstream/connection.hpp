@@ -110,6 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::connecting;
   bool draining_ = false;
   bool writing_active_ = false;
+  bool writer_idle_ = false;  // the write loop waits on wake_
   bool timed_out_ = false;
   bool closing_ = false;  // close() was called: not a failure
 
