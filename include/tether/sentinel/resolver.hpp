@@ -1,9 +1,9 @@
 // Resolver: decides which node is the master of one Sentinel-managed service, and when
 // to hold commands during a failover. Sans-I/O: events in, actions out, time passed in.
 //
-//   watcher (Asio) ──Event, now──► Resolver::handle ──► [Action...] ──► watcher performs
-//        ▲                                                               │ each in order
-//        └──────────── probe results, poll answers, Tick at next_deadline() ◄─┘
+//   watcher (Asio) ──Event, now──► Resolver::handle ──► [Action...] ──┐
+//        ▲                                                              │ performed in
+//        └── probe results, poll answers, Tick at next_deadline() ◄─────┘ order
 //
 // Rules (DESIGN.md "Control path"; promises 2 and 4):
 //  * Highest config-epoch wins. A claim naming another master with an epoch no newer
@@ -51,10 +51,11 @@ namespace tether::sentinel {
 
 // How long a failover hold may keep commands from the old master when no promotion is
 // seen. 10 s: a Sentinel failover (election with up to 1 s random desync, promotion
-// seen through 1 s INFO refreshes) normally ends well within it, and releasing earlier
-// in a slow planned failover would send writes to a master that Sentinel is about to
-// demote (measured: ~10 s), silently losing them. Commands held longer than the pool's
-// hold.timeout get -NOMASTER, an honest error, instead.
+// seen through 1 s INFO refreshes) normally promotes within a few seconds, and an
+// aborted one says so with -failover-abort-*; the bound only covers a failover that went
+// silent. Released too early, writes reach the old master while a promotion may still
+// come, and are lost with it; commands held longer than the pool's hold.timeout get
+// -NOMASTER, an honest error, instead.
 inline constexpr std::chrono::milliseconds kDefaultHoldBound{10'000};
 
 // How long start-up waits for every known Sentinel to answer before choosing the first

@@ -34,8 +34,10 @@ TEST_CASE("resolver: ordinary kill, from +sdown to +switch-master") {
 
   // The rest of the failover confirms what we already did.
   CHECK(h.feed(FailoverEnded{kS2, kA}).empty());
-  for (const SentinelId& s : kAllSentinels) CHECK(h.feed(SwitchMaster{s, kA, kB}).empty());
-  for (const SentinelId& s : kAllSentinels) CHECK(h.feed(PollAnswer{s, kB, 6}).empty());
+  for (const SentinelId& s : kAllSentinels)
+    CHECK(h.feed(SwitchMaster{s, kA, kB}).empty());
+  for (const SentinelId& s : kAllSentinels)
+    CHECK(h.feed(PollAnswer{s, kB, 6}).empty());
   // Old-generation connections dying is no news.
   CHECK(h.feed(UpstreamLost{kA}).empty());
 }
@@ -51,7 +53,8 @@ TEST_CASE("resolver: planned failover holds from +try-failover and never release
   CHECK(h.feed(ReplicaPromoted{kS1, kC, kA}) == Actions{Probe{kC}});
   CHECK(h.feed(RoleConfirmed{kC}) == Actions{Retarget{kC, 6, RetargetCause::promoted_replica}});
   CHECK(h.feed(FailoverEnded{kS1, kA}).empty());
-  for (const SentinelId& s : kAllSentinels) CHECK(h.feed(SwitchMaster{s, kA, kC}).empty());
+  for (const SentinelId& s : kAllSentinels)
+    CHECK(h.feed(SwitchMaster{s, kA, kC}).empty());
   // Seconds later Sentinel converts the old master; its drained connections say so.
   h.now += 10s;
   CHECK(h.feed(UpstreamReadonly{kA}).empty());
@@ -179,8 +182,8 @@ TEST_CASE("resolver: the hold bound releases to the old master when nothing was 
   CHECK(h.try_failover(kS1, 6) == Actions{attempt(kS1, 6), Hold{HoldCause::try_failover}});
   CHECK(h.resolver.next_deadline() == h.now + kHoldBound);
   CHECK(h.advance(kHoldBound - 1ms).empty());
-  CHECK(h.advance(1ms) == Actions{ReleaseHold{ReleaseCause::hold_bound},
-                                  requery_all(RequeryCause::hold_bound)});
+  CHECK(h.advance(1ms) ==
+        Actions{ReleaseHold{ReleaseCause::hold_bound}, requery_all(RequeryCause::hold_bound)});
   CHECK(h.resolver.phase() == Phase::following);
   CHECK(h.resolver.next_deadline() == std::nullopt);
   // The same attempt repeated is not a new failover.
@@ -230,7 +233,7 @@ TEST_CASE("resolver: a Sentinel naming the old master with a lower epoch is igno
   CHECK(h.feed(PollAnswer{kS1, kC, 7}) == Actions{Retarget{kC, 7, RetargetCause::poll}});
 }
 
-TEST_CASE("resolver: a failed ROLE probe does not switch; +switch-master or the poll does") {
+TEST_CASE("resolver: a failed ROLE probe does not switch: +switch-master or the poll does") {
   Harness h;
   h.start_following();
   CHECK(h.try_failover(kS1, 6) == Actions{attempt(kS1, 6), Hold{HoldCause::try_failover}});
@@ -271,6 +274,6 @@ TEST_CASE("resolver: a newer configuration naming the current master drops the c
   // A later failover (epoch 7) made A master again: B is no candidate any more.
   CHECK(h.feed(PollAnswer{kS2, kA, 7}).empty());
   CHECK(h.resolver.phase() == Phase::holding);
-  CHECK(h.advance(kHoldBound) == Actions{ReleaseHold{ReleaseCause::hold_bound},
-                                         requery_all(RequeryCause::hold_bound)});
+  CHECK(h.advance(kHoldBound) ==
+        Actions{ReleaseHold{ReleaseCause::hold_bound}, requery_all(RequeryCause::hold_bound)});
 }

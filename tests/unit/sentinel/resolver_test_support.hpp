@@ -58,7 +58,9 @@ inline ResolverSettings test_settings() {
 inline Note note(NoteKind kind, SentinelId sentinel = {}, std::string detail = {}) {
   return Note{kind, std::move(sentinel), std::move(detail)};
 }
-inline Requery requery_all(RequeryCause cause) { return Requery{std::nullopt, cause}; }
+inline Requery requery_all(RequeryCause cause) {
+  return Requery{std::nullopt, cause};
+}
 inline Note down_report(const SentinelId& s, const char* what) {
   return note(NoteKind::master_down_report, s, what);
 }
@@ -81,9 +83,8 @@ struct Harness {
   }
   void connect_all() {
     for (const SentinelId& s : kAllSentinels) {
-      REQUIRE(feed(SentinelConnected{s}) ==
-              Actions{note(NoteKind::sentinel_up, s),
-                      Requery{s, RequeryCause::sentinel_connected}});
+      REQUIRE(feed(SentinelConnected{s}) == Actions{note(NoteKind::sentinel_up, s),
+                                                    Requery{s, RequeryCause::sentinel_connected}});
     }
   }
   // All three Sentinels up and agreeing that `master` is the master at `epoch`.
