@@ -36,6 +36,9 @@ void Pool::retarget(const util::Endpoint& target) {
                settings_.target.to_string(), target.to_string(), generation_ + 1);
   settings_.target = target;
   ++generation_;
+  // A pause guards the old target only; the new generation takes the held commands once
+  // its connections have confirmed ROLE.
+  paused_ = false;
   for (auto& c : slots_) {
     if (!c) continue;
     draining_.push_back(c);
@@ -45,6 +48,22 @@ void Pool::retarget(const util::Endpoint& target) {
   for (std::size_t i = 0; i < settings_.size; ++i) {
     asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
   }
+}
+
+void Pool::pause(std::string reason) {
+  if (stopped_ || paused_) return;
+  spdlog::info("event=pool_paused service={} upstream={} reason=\"{}\"", settings_.service,
+               settings_.target.to_string(), reason);
+  paused_ = true;
+  pause_reason_ = std::move(reason);
+}
+
+void Pool::resume() {
+  if (!paused_) return;
+  paused_ = false;
+  spdlog::info("event=pool_resumed service={} upstream={}", settings_.service,
+               settings_.target.to_string());
+  flush_hold();
 }
 
 void Pool::stop() {
@@ -88,6 +107,7 @@ asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation
 }
 
 Connection* Pool::pick(ReplySink& sink) {
+  if (paused_) return nullptr;
   // A client's commands still in flight pin it to their connection: pipelined commands
   // must execute in the order the client sent them.
   if (sink.affinity_inflight > 0) {
@@ -225,6 +245,7 @@ void Pool::update_hold_gauges() {
 }
 
 std::string Pool::no_upstream_reason() const {
+  if (paused_) return pause_reason_;
   if (!last_error_.empty()) return last_error_;
   return "no connection to " + settings_.target.to_string() + " is ready yet";
 }

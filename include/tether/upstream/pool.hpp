@@ -6,6 +6,10 @@
 //     └─ none is ─────────────────────► hold_ (in order, bounded by hold.timeout and
 //                                        hold.max_bytes) ──► flushed when one is ready
 //
+// Pausing: pause() holds every new command even while connections are ready (the
+// failover has begun and nothing may reach the old master); resume() or retarget() ends
+// it.
+//
 // Retargeting: retarget(endpoint) bumps the generation. Connections of older
 // generations take no new work and drain (replies still owed are delivered); new ones
 // dial the new target. Commands arriving in between are held.
@@ -38,6 +42,12 @@ class Pool final : public ConnectionEvents {
   void start();
   // Sends later commands to `target`; current connections drain.
   void retarget(const util::Endpoint& target);
+  // Stops giving new commands to the current connections (a failover has begun): they
+  // are held, bounded as usual, while commands already in flight complete. resume()
+  // releases them to the current target; retarget() to the new one.
+  void pause(std::string reason);
+  void resume();
+  bool paused() const { return paused_; }
   // Closes everything; held commands and in-flight ones get their error replies.
   void stop();
 
@@ -84,6 +94,8 @@ class Pool final : public ConnectionEvents {
   std::uint64_t next_id_ = 1;
   std::size_t round_robin_ = 0;
   bool stopped_ = false;
+  bool paused_ = false;
+  std::string pause_reason_;
   // Current generation, one per pool slot (null while between attempts).
   std::vector<std::shared_ptr<Connection>> slots_;
   // Older generations still owed replies.

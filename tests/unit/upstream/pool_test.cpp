@@ -245,3 +245,59 @@ TEST_CASE("upstream authentication: password, ACL user, and a wrong password") {
     f.finish(pool);
   }
 }
+
+TEST_CASE("pause holds new commands off the current master; retarget sends them elsewhere") {
+  RedisProcess old_master;
+  RedisProcess new_master;
+  Fixture f;
+  auto s = f.settings(old_master.port());
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"SET", "before", "1"})) == "+OK\r\n");
+  pool.pause("failover of mymaster has begun");
+  CHECK(pool.paused());
+  auto during = f.send(pool, {"SET", "during", "1"});
+  f.run_until([] { return false; }, 200ms);
+  CHECK(f.sink->replies.count(during) == 0);
+  CHECK(pool.held_commands() == 1);
+  CHECK(direct(old_master.port(), "EXISTS during") == "0");
+  pool.retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(new_master.port())));
+  CHECK(f.reply(during) == "+OK\r\n");
+  CHECK(direct(new_master.port(), "EXISTS during") == "1");
+  CHECK(direct(old_master.port(), "EXISTS during") == "0");
+  f.finish(pool);
+}
+
+TEST_CASE("resume after a pause releases held commands to the same master, in order") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+  pool.pause("failover attempt");
+  auto a = f.send(pool, {"RPUSH", "l", "a"});
+  auto b = f.send(pool, {"RPUSH", "l", "b"});
+  f.run_until([] { return false; }, 100ms);
+  CHECK(f.sink->replies.size() == 1);  // only the PING
+  CHECK(direct(redis.port(), "LLEN l") == "0");
+  pool.resume();
+  CHECK(f.reply(a) == ":1\r\n");
+  CHECK(f.reply(b) == ":2\r\n");
+  f.finish(pool);
+}
+
+TEST_CASE("a pause past hold.timeout answers NOMASTER with the pause's reason") {
+  RedisProcess redis;
+  Fixture f;
+  auto s = f.settings(redis.port());
+  s.hold_timeout = 150ms;
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+  pool.pause("failover of mymaster has begun");
+  auto r = f.reply(f.send(pool, {"GET", "x"}));
+  CHECK(r ==
+        "-NOMASTER no upstream for service 'test' within 150ms: failover of mymaster has "
+        "begun\r\n");
+  f.finish(pool);
+}
