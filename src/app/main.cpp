@@ -13,15 +13,18 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tether/app/admin_server.hpp"
 #include "tether/app/worker.hpp"
 #include "tether/config/config.hpp"
 #include "tether/proxy/listen_socket.hpp"
+#include "tether/sentinel/watcher.hpp"
 #include "tether/util/asio.hpp"
 
 namespace {
@@ -32,7 +35,8 @@ constexpr const char* kUsage = R"(Usage: redis-tether --config FILE [--check-con
        redis-tether --help | --version
 
 A sidecar proxy for Redis: applications connect to it as to Redis; it forwards their
-commands over a few shared, pipelined connections to the Redis master.
+commands over a few shared, pipelined connections to the Redis master (configured,
+or learned from Redis Sentinel and followed through failovers).
 
 Options:
   -c, --config FILE   YAML configuration (see /etc/redis-tether/redis-tether.yaml or
@@ -118,6 +122,43 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   return r;
 }
 
+tether::sentinel::WatcherSettings watcher_settings(const tether::config::ServiceConfig& s) {
+  tether::sentinel::WatcherSettings w;
+  w.service = s.name;
+  w.master_name = s.master_name;
+  w.sentinels = s.sentinels;
+  w.sentinel_username = s.sentinel_username;
+  w.sentinel_password = s.sentinel_password;
+  w.upstream_username = s.upstream_username;
+  w.upstream_password = s.upstream_password;
+  w.poll_interval = s.failover.poll_interval;
+  w.hold_bound = s.failover.hold_bound;
+  w.connect_timeout = s.pool.connect_timeout;
+  return w;
+}
+
+// The watcher's decisions, carried to the service's pool on every worker.
+tether::sentinel::WatcherCallbacks pool_callbacks(
+    std::vector<std::unique_ptr<tether::app::Worker>>& workers, std::size_t service) {
+  auto each_pool = [&workers, service](std::function<void(tether::upstream::Pool&)> f) {
+    for (auto& w : workers) {
+      tether::asio::post(w->executor(), [pool = &w->pool(service), f] { f(*pool); });
+    }
+  };
+  tether::sentinel::WatcherCallbacks cb;
+  cb.retarget = [each_pool](const tether::util::Endpoint& master) {
+    each_pool([master](tether::upstream::Pool& p) { p.retarget(master); });
+  };
+  cb.hold = [each_pool](const std::string& reason) {
+    each_pool([reason](tether::upstream::Pool& p) { p.pause(reason); });
+  };
+  cb.release = [each_pool] { each_pool([](tether::upstream::Pool& p) { p.resume(); }); };
+  cb.no_master = [each_pool](const std::string& reason) {
+    each_pool([reason](tether::upstream::Pool& p) { p.set_unavailable_reason(reason); });
+  };
+  return cb;
+}
+
 int run(const tether::config::Config& cfg) {
   // Signal handlers first: a SIGTERM arriving during start-up still stops cleanly.
   tether::asio::io_context signals_io;
@@ -145,7 +186,7 @@ int run(const tether::config::Config& cfg) {
     ::getsockname(r.listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
     r.listen_family = addr.ss_family;
     spdlog::info("event=listening service={} address={} upstream={}", s.name, s.listen.to_string(),
-                 s.upstream.to_string());
+                 s.uses_sentinel() ? "sentinel:" + s.master_name : s.upstream.to_string());
     services.push_back(std::move(r));
   }
 
@@ -165,14 +206,37 @@ int run(const tether::config::Config& cfg) {
   for (std::size_t i = 0; i < cfg.workers; ++i) {
     workers.push_back(std::make_unique<tether::app::Worker>(i, services, metrics));
   }
+  // Sentinel-managed services: one watcher each, on a control thread; its decisions are
+  // posted to that service's pool on every worker.
+  tether::asio::io_context control_io(1);
+  std::vector<std::unique_ptr<tether::sentinel::Watcher>> watchers;
+  for (std::size_t i = 0; i < cfg.services.size(); ++i) {
+    const auto& s = cfg.services[i];
+    if (!s.uses_sentinel()) continue;
+    watchers.push_back(std::make_unique<tether::sentinel::Watcher>(
+        control_io.get_executor(), watcher_settings(s), pool_callbacks(workers, i)));
+  }
   for (auto& w : workers)
     w->start();
+  for (auto& w : watchers)
+    w->start();
+  std::thread control_thread;
+  if (!watchers.empty()) control_thread = std::thread([&control_io] { control_io.run(); });
   spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
                cfg.services.size());
 
   signals_io.run();
 
   spdlog::info("event=stopping signal={}", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  if (control_thread.joinable()) {
+    tether::asio::post(control_io, [&] {
+      for (auto& w : watchers)
+        w->stop();
+      control_io.stop();
+    });
+    control_thread.join();
+  }
+  watchers.clear();
   for (auto& w : workers)
     w->stop();
   for (auto& w : workers)

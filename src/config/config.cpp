@@ -69,7 +69,9 @@ Config read_root(const YAML::Node& root, const std::string& base_dir, detail::Er
   r.read_count("workers", 1, kMaxWorkers, workers);
   config.workers = workers;
   std::vector<detail::ListenSite> listens;
-  if (r.require("services", "a list of services, each with name, listen and upstream")) {
+  if (r.require("services",
+                "a list of services, each with name, listen and upstream (or master_name and "
+                "sentinels)")) {
     config.services =
         detail::read_services(*r.value("services"), r.line("services"), base_dir, errors, listens);
   }
@@ -121,7 +123,7 @@ LoadResult load_config_file(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  // Relative upstream_password_file paths are relative to the config file, so that a
+  // Relative *_password_file paths are relative to the config file, so that a
   // config and its secrets can move together whatever the daemon's working directory.
   return load(text.str(), std::filesystem::path(path).parent_path().string());
 }

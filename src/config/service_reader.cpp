@@ -1,6 +1,7 @@
 #include "service_reader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -35,12 +36,34 @@ constexpr std::uint64_t kMaxInlineLen = 64 * 1024;
 constexpr std::int64_t kMinReplyBulkLen = 512LL * 1024 * 1024;
 
 constexpr milliseconds kOneMs{1};
+// Sentinel's own timer runs ten times a second; polling every Sentinel faster than this
+// learns nothing sooner and only loads them.
+constexpr milliseconds kMinPollInterval{10};
+// Sentinel takes the master name as one word of `sentinel monitor <name> ...`; 128 is far
+// above any real name and keeps it readable in log lines and -NOMASTER replies.
+constexpr std::size_t kMaxMasterNameLength = 128;
+
+// The two ways to name a service's master, for messages.
+constexpr std::string_view kModes =
+    "set upstream (a static master) or master_name and sentinels (Sentinel mode)";
+// Keys that only Sentinel mode reads; without master_name they are errors, not ignored.
+constexpr std::array<std::string_view, 5> kSentinelOnlyKeys = {
+    "sentinels", "sentinel_username", "sentinel_password", "sentinel_password_file", "failover"};
 
 bool valid_name(const std::string& name) {
   return !name.empty() && name.size() <= kMaxNameLength &&
          std::all_of(name.begin(), name.end(), [](unsigned char c) {
            return std::isalnum(c) || c == '_' || c == '-' || c == '.';
          });
+}
+
+// No spaces or control characters: Sentinel's config lines and its event messages
+// ("+switch-master <name> <old-ip> <old-port> ...") separate fields with spaces, so such a
+// name could not be read back from them. Other bytes, UTF-8 included, are Sentinel's business.
+bool valid_master_name(const std::string& name) {
+  return !name.empty() && name.size() <= kMaxMasterNameLength &&
+         std::none_of(name.begin(), name.end(),
+                      [](unsigned char c) { return c <= ' ' || c == 0x7f; });
 }
 
 // First line of `path` without its line ending; nullopt with `why` set on failure.
@@ -65,36 +88,40 @@ std::optional<std::string> read_first_line(const std::filesystem::path& path, st
   return line;
 }
 
-void read_auth(MapReader& r, const std::string& base_dir, ServiceConfig& svc) {
-  bool inline_password = r.has("upstream_password");
-  bool password_file = r.has("upstream_password_file");
-  r.read_string("upstream_username", svc.upstream_username);
-  r.read_string("upstream_password", svc.upstream_password);
+// The `<prefix>_username`, `<prefix>_password` and `<prefix>_password_file` trio, for the
+// upstream (prefix "upstream") and for the Sentinels (prefix "sentinel"). Messages name the
+// keys and the file, never the secret.
+void read_auth(MapReader& r, std::string_view prefix, const std::string& base_dir,
+               std::string& username, std::string& password) {
+  const std::string user_key = std::string(prefix) + "_username";
+  const std::string password_key = std::string(prefix) + "_password";
+  const std::string file_key = std::string(prefix) + "_password_file";
+  bool inline_password = r.has(password_key);
+  bool password_file = r.has(file_key);
+  r.read_string(user_key, username);
+  r.read_string(password_key, password);
   std::string file;
-  bool file_ok = r.read_string("upstream_password_file", file);
+  bool file_ok = r.read_string(file_key, file);
   if (inline_password && password_file) {
-    r.error("upstream_password_file", "cannot be combined with upstream_password (line " +
-                                          std::to_string(r.line("upstream_password")) +
-                                          "); set only one of them");
+    r.error(file_key, "cannot be combined with " + password_key + " (line " +
+                          std::to_string(r.line(password_key)) + "); set only one of them");
   } else if (password_file && file_ok) {
     std::filesystem::path resolved(file);
     if (resolved.is_relative() && !base_dir.empty()) resolved = base_dir / resolved;
     std::string why;
     auto secret = read_first_line(resolved, why);
     if (!secret) {
-      r.error("upstream_password_file",
-              "cannot read password file '" + resolved.string() + "': " + why);
+      r.error(file_key, "cannot read password file '" + resolved.string() + "': " + why);
     } else if (secret->empty()) {
-      r.error("upstream_password_file", "password file '" + resolved.string() +
-                                            "' is empty; its first line must be the password");
+      r.error(file_key, "password file '" + resolved.string() +
+                            "' is empty; its first line must be the password");
     } else {
-      svc.upstream_password = std::move(*secret);
+      password = std::move(*secret);
     }
   }
-  if (r.has("upstream_username") && !inline_password && !password_file) {
-    r.error("upstream_username",
-            "needs upstream_password or upstream_password_file (an ACL user logs in with "
-            "AUTH <username> <password>)");
+  if (r.has(user_key) && !inline_password && !password_file) {
+    r.error(user_key, "needs " + password_key + " or " + file_key +
+                          " (an ACL user logs in with AUTH <username> <password>)");
   }
 }
 
@@ -119,6 +146,144 @@ void read_hold(MapReader& parent, HoldOptions& hold) {
   // Zero is allowed for both: it turns holding off (immediate -NOMASTER / -HOLDFULL).
   r.read_duration("timeout", milliseconds{0}, hold.timeout);
   r.read_size("max_bytes", 0, UINT64_MAX, hold.max_bytes);
+}
+
+// `master_name`, which the caller has seen present.
+void read_master_name(MapReader& r, std::string& out) {
+  const YAML::Node& value = *r.value("master_name");
+  if (!value.IsScalar()) {
+    r.read_string("master_name", out);  // reports what was found instead of a string
+    return;
+  }
+  if (!valid_master_name(value.Scalar())) {
+    r.error("master_name", "expected 1 to " + std::to_string(kMaxMasterNameLength) +
+                               " characters without spaces or control characters (the name the "
+                               "Sentinels monitor, "
+                               "as in 'sentinel monitor <name> <ip> <port> <quorum>'), got " +
+                               describe(value));
+    return;
+  }
+  out = value.Scalar();
+}
+
+// One `sentinels` item: a TCP address. nullopt with `why` set otherwise.
+std::optional<util::Endpoint> parse_sentinel(const YAML::Node& node, std::string& why) {
+  if (node.IsNull()) {
+    why = "empty list item; expected a Sentinel address such as 127.0.0.1:26379";
+    return std::nullopt;
+  }
+  if (!node.IsScalar()) {
+    why = "expected a Sentinel address such as 127.0.0.1:26379, got " + describe(node);
+    return std::nullopt;
+  }
+  std::string reason;
+  auto address = util::parse_endpoint(node.Scalar(), &reason);
+  if (!address) {
+    // parse_endpoint's generic form names unix:/path, which a Sentinel address cannot be.
+    if (reason == "expected host:port or unix:/path") reason = "expected host:port or [ipv6]:port";
+    std::string hint = reason.starts_with("expected") ? "" : "; use host:port or [ipv6]:port";
+    why = "invalid address " + describe(node) + ": " + reason + hint;
+    return std::nullopt;
+  }
+  if (address->kind != util::Endpoint::Kind::tcp) {
+    why =
+        "must be a TCP host:port (Sentinels name each other and the master by IP and port), "
+        "got " +
+        describe(node);
+    return std::nullopt;
+  }
+  return address;
+}
+
+// `sentinels`: a non-empty list of distinct TCP addresses, none of them `listen` (the
+// service's own address; null when it did not parse). Item errors name `sentinels[i]`.
+void read_sentinels(MapReader& r, const util::Endpoint* listen, Errors& errors,
+                    std::vector<util::Endpoint>& out) {
+  static constexpr std::string_view kExample = "[127.0.0.1:26379, 127.0.0.1:26380]";
+  if (!r.require("sentinels", "a list of Sentinel addresses such as " + std::string(kExample))) {
+    return;
+  }
+  const YAML::Node& list = *r.value("sentinels");
+  if (list.IsNull() || (list.IsSequence() && list.size() == 0)) {
+    r.error("sentinels",
+            "must list at least one Sentinel address, such as " + std::string(kExample));
+    return;
+  }
+  if (!list.IsSequence()) {
+    r.error("sentinels", "expected a list of Sentinel addresses such as " + std::string(kExample) +
+                             ", got " + describe(list));
+    return;
+  }
+  struct Site {
+    std::string path;
+    int line;
+  };
+  std::vector<Site> sites;  // where each address in `out` was written
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string path = r.path("sentinels") + "[" + std::to_string(i) + "]";
+    // yaml-cpp places an empty item at the next token, often another key's line; the
+    // `sentinels` key's line is the honest one.
+    int line = list[i].IsNull() || line_of(list[i]) == 0 ? r.line("sentinels") : line_of(list[i]);
+    std::string why;
+    auto address = parse_sentinel(list[i], why);
+    if (!address) {
+      errors.add(path, line, why);
+      continue;
+    }
+    auto same = std::find(out.begin(), out.end(), *address);
+    if (same != out.end()) {
+      const auto& first = sites[static_cast<std::size_t>(same - out.begin())];
+      errors.add(path, line,
+                 "duplicate Sentinel address " + address->to_string() + "; already listed as " +
+                     first.path + " (line " + std::to_string(first.line) + ")");
+    } else if (listen && *address == *listen) {
+      errors.add(path, line,
+                 "is the same address as listen; the proxy would ask itself for the master");
+    } else {
+      out.push_back(std::move(*address));
+      sites.push_back(Site{path, line});
+    }
+  }
+}
+
+void read_failover(MapReader& parent, FailoverOptions& failover) {
+  MapReader r = parent.child("failover", {"poll_interval", "hold_bound"});
+  r.read_duration("poll_interval", kMinPollInterval, failover.poll_interval);
+  r.read_duration("hold_bound", kOneMs, failover.hold_bound);
+}
+
+// Exactly one of `upstream` (static mode) and `master_name` (Sentinel mode, with
+// `sentinels`, the sentinel_* trio and `failover`). Sentinel-only keys without master_name
+// are errors: silently ignoring them would hide a half-written Sentinel setup.
+void read_master(MapReader& r, const std::string& base_dir, bool listen_ok, Errors& errors,
+                 ServiceConfig& svc) {
+  bool is_static = r.has("upstream");
+  bool is_sentinel = r.has("master_name");
+  if (!is_static && !is_sentinel) {
+    r.error("upstream", "required key is missing; " + std::string(kModes));
+  } else if (is_static && is_sentinel) {
+    r.error("master_name", "cannot be combined with upstream (line " +
+                               std::to_string(r.line("upstream")) + "); " + std::string(kModes) +
+                               ", not both");
+  }
+  if (is_static && r.read_endpoint("upstream", svc.upstream) && !is_sentinel && listen_ok &&
+      svc.listen == svc.upstream) {
+    r.error("upstream", "is the same address as listen; the proxy would connect to itself");
+  }
+  if (!is_sentinel) {
+    for (auto key : kSentinelOnlyKeys) {
+      if (r.has(key)) {
+        r.error(key,
+                "needs master_name: only Sentinel mode uses it, and without master_name "
+                "the service asks no Sentinel");
+      }
+    }
+    return;
+  }
+  read_master_name(r, svc.master_name);
+  read_sentinels(r, listen_ok ? &svc.listen : nullptr, errors, svc.sentinels);
+  read_auth(r, "sentinel", base_dir, svc.sentinel_username, svc.sentinel_password);
+  read_failover(r, svc.failover);
 }
 
 void read_limits(MapReader& parent, ClientLimits& limits, resp::Limits& protocol) {
@@ -164,10 +329,12 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
                          const std::string& base_dir, Errors& errors) {
   ServiceRead out;
   ServiceConfig& svc = out.config;
-  MapReader r(node, path, line,
-              {"name", "listen", "listen_mode", "upstream", "upstream_username",
-               "upstream_password", "upstream_password_file", "pool", "hold", "limits"},
-              errors);
+  MapReader r(
+      node, path, line,
+      {"name", "listen", "listen_mode", "upstream", "upstream_username", "upstream_password",
+       "upstream_password_file", "master_name", "sentinels", "sentinel_username",
+       "sentinel_password", "sentinel_password_file", "pool", "hold", "failover", "limits"},
+      errors);
   if (!r.is_mapping()) return out;
   if (r.require("name", "a short label such as main") && r.read_string("name", svc.name)) {
     out.name_ok = valid_name(svc.name);
@@ -183,11 +350,8 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
   out.listen_ok = r.require("listen", address) && r.read_endpoint("listen", svc.listen);
   out.listen_line = r.line("listen");
   r.read_file_mode("listen_mode", svc.listen_mode);
-  bool upstream_ok = r.require("upstream", address) && r.read_endpoint("upstream", svc.upstream);
-  if (out.listen_ok && upstream_ok && svc.listen == svc.upstream) {
-    r.error("upstream", "is the same address as listen; the proxy would connect to itself");
-  }
-  read_auth(r, base_dir, svc);
+  read_master(r, base_dir, out.listen_ok, errors, svc);
+  read_auth(r, "upstream", base_dir, svc.upstream_username, svc.upstream_password);
   read_pool(r, svc.pool);
   read_hold(r, svc.hold);
   read_limits(r, svc.limits, svc.protocol);
@@ -220,7 +384,8 @@ std::vector<ServiceConfig> read_services(const YAML::Node& node, int line,
     std::string path = "services[" + std::to_string(i) + "]";
     if (node[i].IsNull()) {
       errors.add(path, line_of(node[i]),
-                 "empty list item; expected a service with name, listen and upstream");
+                 "empty list item; expected a service with name, listen and upstream (or "
+                 "master_name and sentinels)");
       continue;
     }
     ServiceRead s = read_service(node[i], path, line_of(node[i]), base_dir, errors);

@@ -1,6 +1,7 @@
-// Reads the `services:` list: each service's keys, its pool/hold/limits sections, its
-// upstream password (inline or from a file), and the checks that span services
-// (duplicate names and listen addresses).
+// Reads the `services:` list: each service's keys, its master (a static `upstream`, or
+// `master_name` and `sentinels` in Sentinel mode, exactly one), its pool/hold/failover/limits
+// sections, its upstream and Sentinel passwords (inline or from a file), and the checks that
+// span services (duplicate names and listen addresses).
 //
 //   services node ──► read_services() ──► std::vector<ServiceConfig>
 //                                    └──► Errors (every problem, none fatal to the rest)
@@ -26,8 +27,8 @@ struct ListenSite {
 };
 
 // `node` is the value of the `services` key written at `line`; `base_dir` resolves relative
-// upstream_password_file paths (empty: the working directory). Appends the valid listen
-// addresses to `listens` so the caller can check other listeners against them.
+// *_password_file paths (empty: the working directory). Appends the valid listen addresses
+// to `listens` so the caller can check other listeners against them.
 std::vector<ServiceConfig> read_services(const YAML::Node& node, int line,
                                          const std::string& base_dir, Errors& errors,
                                          std::vector<ListenSite>& listens);

@@ -22,18 +22,32 @@ Pool::~Pool() {
   metrics_.held_bytes->Decrement(gauge_held_bytes_);
 }
 
+namespace {
+bool has_target(const util::Endpoint& e) {
+  return !e.host.empty() || !e.path.empty();
+}
+}  // namespace
+
 void Pool::start() {
   slots_.assign(settings_.size, nullptr);
-  for (std::size_t i = 0; i < settings_.size; ++i) {
-    asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+  if (has_target(settings_.target)) {
+    for (std::size_t i = 0; i < settings_.size; ++i) {
+      asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+    }
   }
   asio::co_spawn(ex_, expire_loop(), asio::detached);
+}
+
+void Pool::set_unavailable_reason(std::string reason) {
+  if (accepting_connections() == 0) last_error_ = std::move(reason);
 }
 
 void Pool::retarget(const util::Endpoint& target) {
   if (stopped_) return;
   spdlog::info("event=upstream_retarget service={} from={} to={} generation={}", settings_.service,
-               settings_.target.to_string(), target.to_string(), generation_ + 1);
+               has_target(settings_.target) ? settings_.target.to_string() : "none",
+               target.to_string(), generation_ + 1);
+  last_error_ = "no connection to " + target.to_string() + " is ready yet";
   settings_.target = target;
   ++generation_;
   // A pause guards the old target only; the new generation takes the held commands once

@@ -41,6 +41,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   void start();
+  asio::any_io_executor executor() { return io_.get_executor(); }
+  // The pool of the service at `index`; use only on this worker's executor.
+  upstream::Pool& pool(std::size_t index) { return *pools_.at(index); }
   // Stops accepting, closes clients and upstreams; the thread ends when all is closed.
   void stop();
   void join();

@@ -37,6 +37,15 @@ struct HoldOptions {
   std::uint64_t max_bytes = 16ULL << 20;
 };
 
+// Sentinel mode only: how the service follows its Sentinels.
+struct FailoverOptions {
+  // How often each Sentinel is polled (SENTINEL MASTER) as a safety net for missed events.
+  milliseconds poll_interval{1000};
+  // How long a failover hold may keep commands off the old master when no promotion is
+  // seen (then it is released to the old master, still the master).
+  milliseconds hold_bound{10000};
+};
+
 struct ClientLimits {
   // Concurrent client connections per listener; Redis's maxclients default.
   std::size_t max_clients = 10000;
@@ -51,18 +60,31 @@ struct ClientLimits {
   std::uint64_t max_request_bytes = 1ULL << 30;
 };
 
+// A service runs in exactly one of two modes: static (`upstream` is the master) or Sentinel
+// (`master_name` and `sentinels` set; the loader guarantees it is one or the other).
 struct ServiceConfig {
   std::string name;
   util::Endpoint listen;
   // Unix socket file mode, applied after bind (e.g. 0660). Ignored for TCP.
   std::uint32_t listen_mode = 0660;
-  util::Endpoint upstream;
+  util::Endpoint upstream;  // static mode: the master; default-constructed in Sentinel mode
+  // Both modes: authentication to whichever node is the master.
   std::string upstream_username;  // ACL user; empty = "default" via AUTH <password>
   std::string upstream_password;  // from upstream_password or upstream_password_file
+
+  // Sentinel mode (master_name set): the Sentinels say which node is the master.
+  std::string master_name;                // Sentinel mode: the monitored master's name
+  std::vector<util::Endpoint> sentinels;  // Sentinel mode: at least one (TCP, distinct)
+  std::string sentinel_username;          // ACL user on the Sentinels; needs a password
+  std::string sentinel_password;          // from sentinel_password or sentinel_password_file
+  FailoverOptions failover;
+
   PoolOptions pool;
   HoldOptions hold;
   ClientLimits limits;
   resp::Limits protocol;  // proto-max-bulk-len, inline and multibulk limits
+
+  bool uses_sentinel() const { return !master_name.empty(); }
 };
 
 struct AdminConfig {

@@ -38,7 +38,9 @@ class Pool final : public ConnectionEvents {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Starts dialling settings.size connections to settings.target.
+  // Starts dialling settings.size connections to settings.target; with no target (an
+  // empty endpoint: Sentinel mode before the first master is known) it holds every
+  // command until retarget().
   void start();
   // Sends later commands to `target`; current connections drain.
   void retarget(const util::Endpoint& target);
@@ -47,6 +49,9 @@ class Pool final : public ConnectionEvents {
   // releases them to the current target; retarget() to the new one.
   void pause(std::string reason);
   void resume();
+  // Why no upstream is available, for -NOMASTER replies while none is (e.g. what the
+  // Sentinels said); replaced by connection errors as they happen.
+  void set_unavailable_reason(std::string reason);
   bool paused() const { return paused_; }
   // Closes everything; held commands and in-flight ones get their error replies.
   void stop();

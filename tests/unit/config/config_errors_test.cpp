@@ -1,6 +1,8 @@
 // Error reporting: every kind of problem names its key path and line, and all of them are
 // reported in one pass.
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "config_test_support.hpp"
 #include "tether/config/config.hpp"
@@ -119,7 +121,10 @@ TEST_CASE("missing required service keys are each named") {
   REQUIRE(result.errors.size() == 3);
   require_error(result, "services[0].name", 2, "required key is missing");
   require_error(result, "services[0].listen", 2, "expected host:port");
-  require_error(result, "services[0].upstream", 2, "expected host:port");
+  require_error(
+      result, "services[0].upstream", 2,
+      "required key is missing; set upstream (a static master) or master_name and sentinels "
+      "(Sentinel mode)");
 }
 
 TEST_CASE("duplicate YAML keys are errors") {
@@ -245,4 +250,243 @@ TEST_CASE("service names are log fields and metric labels") {
     CHECK(result.errors[0].message.starts_with("expected 1 to 64 letters"));
     CHECK(result.errors[0].line == 2);
   }
+}
+
+TEST_CASE("every Sentinel-mode error is reported at once, in line order") {
+  auto result = load(yaml(R"(
+services:
+  - name: a
+    listen: 127.0.0.1:26379
+    upstream: 127.0.0.1:6380
+    master_name: mymaster
+    sentinels:
+      - 127.0.0.1:26379
+      - unix:/tmp/sentinel.sock
+      - 127.0.0.1:26380
+      - 127.0.0.1:26380
+      - nowhere
+      - {host: a}
+    sentinel_username: watcher
+    failover:
+      poll_interval: 5ms
+      hold_bound: 0s
+      hold_boundd: 1s
+  - name: b
+    listen: 127.0.0.1:7001
+    sentinels: [127.0.0.1:26379]
+    sentinel_password: pa55
+    failover:
+      hold_bound: 1s
+  - name: c
+    listen: 127.0.0.1:7002
+    master_name: ""
+    sentinels: []
+  - name: d
+    listen: 127.0.0.1:7003
+    master_name: m
+    sentinel_password: x
+    sentinel_password_file: /nonexistent/sentinel.pw
+    mastr_name: x
+)"));
+  INFO(dump(result));
+  CHECK_FALSE(result.config);
+  require_error(result, "services[0].master_name", 5,
+                "cannot be combined with upstream (line 4); set upstream (a static master) or "
+                "master_name and sentinels (Sentinel mode), not both");
+  require_error(result, "services[0].sentinels[0]", 7,
+                "is the same address as listen; the proxy would ask itself for the master");
+  require_error(result, "services[0].sentinels[1]", 8, "must be a TCP host:port");
+  require_error(result, "services[0].sentinels[3]", 10,
+                "duplicate Sentinel address 127.0.0.1:26380; already listed as "
+                "services[0].sentinels[2] (line 9)");
+  require_error(result, "services[0].sentinels[4]", 11,
+                "invalid address 'nowhere': expected host:port or [ipv6]:port");
+  require_error(result, "services[0].sentinels[5]", 12,
+                "expected a Sentinel address such as 127.0.0.1:26379, got a mapping");
+  require_error(result, "services[0].sentinel_username", 13,
+                "needs sentinel_password or sentinel_password_file");
+  require_error(result, "services[0].failover.poll_interval", 15, "must be at least 10ms, got 5ms");
+  require_error(result, "services[0].failover.hold_bound", 16, "must be greater than zero, got 0s");
+  require_error(result, "services[0].failover.hold_boundd", 17,
+                "unknown key (did you mean 'hold_bound'?); expected one of: poll_interval, "
+                "hold_bound");
+  require_error(result, "services[1].upstream", 18,
+                "required key is missing; set upstream (a static master) or master_name and "
+                "sentinels (Sentinel mode)");
+  require_error(result, "services[1].sentinels", 20, "needs master_name: only Sentinel mode");
+  require_error(result, "services[1].sentinel_password", 21, "needs master_name");
+  require_error(result, "services[1].failover", 22, "needs master_name");
+  require_error(result, "services[2].master_name", 26,
+                "expected 1 to 128 characters without spaces");
+  require_error(result, "services[2].sentinels", 27, "must list at least one Sentinel address");
+  require_error(result, "services[3].sentinels", 28,
+                "required key is missing; expected a list of Sentinel addresses");
+  require_error(result, "services[3].sentinel_password_file", 32,
+                "cannot be combined with sentinel_password (line 31)");
+  require_error(result, "services[3].mastr_name", 33, "unknown key (did you mean 'master_name'?)");
+  CHECK(result.errors.size() == 19);
+  for (std::size_t i = 1; i < result.errors.size(); ++i) {
+    CHECK(result.errors[i - 1].line <= result.errors[i].line);
+  }
+  for (const auto& e : result.errors) {
+    INFO(e.message);
+    CHECK(e.message.find("pa55") == std::string::npos);
+  }
+}
+
+TEST_CASE("a service sets exactly one of upstream and master_name") {
+  auto both = load(std::string(kMinimalSentinel) + "    upstream: 127.0.0.1:6380\n");
+  INFO(dump(both));
+  REQUIRE(both.errors.size() == 1);
+  require_error(both, "services[0].master_name", 4,
+                "cannot be combined with upstream (line 6); set upstream (a static master) or "
+                "master_name and sentinels (Sentinel mode), not both");
+
+  auto neither = load("services:\n  - name: a\n    listen: 127.0.0.1:6379\n");
+  REQUIRE(neither.errors.size() == 1);
+  require_error(neither, "services[0].upstream", 2,
+                "required key is missing; set upstream (a static master) or master_name and "
+                "sentinels (Sentinel mode)");
+
+  auto no_sentinels =
+      load("services:\n  - name: a\n    listen: 127.0.0.1:6379\n    master_name: m\n");
+  REQUIRE(no_sentinels.errors.size() == 1);
+  require_error(no_sentinels, "services[0].sentinels", 2,
+                "required key is missing; expected a list of Sentinel addresses such as "
+                "[127.0.0.1:26379, 127.0.0.1:26380]");
+}
+
+TEST_CASE("Sentinel keys without master_name are errors, not ignored") {
+  for (const char* lines : {"    sentinels: [127.0.0.1:26379]\n", "    sentinel_username: w\n",
+                            "    sentinel_password: x\n", "    sentinel_password_file: pw\n",
+                            "    failover:\n", "    failover:\n      poll_interval: 1s\n"}) {
+    auto result = load(std::string(kMinimal) + lines);
+    INFO(lines << dump(result));
+    REQUIRE(result.errors.size() == 1);
+    std::string key(lines + 4, std::string_view(lines + 4).find(':'));
+    require_error(result, "services[0]." + key, 5,
+                  "needs master_name: only Sentinel mode uses it, and without master_name the "
+                  "service asks no Sentinel");
+  }
+}
+
+TEST_CASE("master_name is one word Sentinel knows") {
+  auto named = [](const std::string& value) {
+    return load(yaml(R"(
+services:
+  - name: main
+    listen: 127.0.0.1:6379
+    sentinels: [127.0.0.1:26379]
+    master_name: )") +
+                value + "\n");
+  };
+  for (const std::string& good : std::vector<std::string>{"mymaster", "Redis-Main_1.eu", "\"123\"",
+                                                          "名前", std::string(128, 'm')}) {
+    INFO(good);
+    auto result = named(good);
+    INFO(dump(result));
+    REQUIRE(result.config);
+  }
+  CHECK(named("\"123\"").config->services[0].master_name == "123");
+  for (const std::string& bad : std::vector<std::string>{"\"two words\"", "\"\"", "\"tab\\there\"",
+                                                         "\" lead\"", std::string(129, 'm')}) {
+    INFO(bad);
+    auto result = named(bad);
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].master_name", 5,
+                  "expected 1 to 128 characters without spaces or control characters (the name "
+                  "the Sentinels monitor");
+  }
+  require_error(named("{a: 1}"), "services[0].master_name", 5, "expected a string, got a mapping");
+  require_error(named("~"), "services[0].master_name", 5, "expected a string, got an empty value");
+}
+
+TEST_CASE("sentinels is a non-empty list of distinct TCP addresses") {
+  auto with = [](const std::string& sentinels) {
+    return load(std::string("services:\n  - name: a\n    listen: 127.0.0.1:6379\n"
+                            "    master_name: m\n    sentinels: ") +
+                sentinels + "\n");
+  };
+  {
+    auto result = with("[\"[::1]:26379\", localhost:26379, 127.0.0.1:26379]");
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].sentinels.size() == 3);
+  }
+  struct Case {
+    const char* value;
+    const char* path;
+    const char* words;
+  };
+  const Case cases[] = {
+      {"127.0.0.1:26379", "services[0].sentinels",
+       "expected a list of Sentinel addresses such as [127.0.0.1:26379, 127.0.0.1:26380], got "
+       "'127.0.0.1:26379'"},
+      {"{a: 1}", "services[0].sentinels", "expected a list of Sentinel addresses"},
+      {"[]", "services[0].sentinels", "must list at least one Sentinel address"},
+      {"~", "services[0].sentinels", "must list at least one Sentinel address"},
+      {"[127.0.0.1]", "services[0].sentinels[0]",
+       "invalid address '127.0.0.1': expected host:port or [ipv6]:port"},
+      {"[127.0.0.1:0]", "services[0].sentinels[0]",
+       "invalid address '127.0.0.1:0': port must be a number from 1 to 65535; use host:port or "
+       "[ipv6]:port"},
+      {"[\"::1:26379\"]", "services[0].sentinels[0]", "IPv6 addresses need brackets"},
+      {"[unix:/run/sentinel.sock]", "services[0].sentinels[0]",
+       "must be a TCP host:port (Sentinels name each other and the master by IP and port), got "
+       "'unix:/run/sentinel.sock'"},
+      {"[127.0.0.1:26379, [a, b]]", "services[0].sentinels[1]",
+       "expected a Sentinel address such as 127.0.0.1:26379, got a list"},
+      {"[127.0.0.1:26379, 127.0.0.1:26379]", "services[0].sentinels[1]",
+       "duplicate Sentinel address 127.0.0.1:26379; already listed as services[0].sentinels[0] "
+       "(line 5)"},
+      {"[127.0.0.1:26379, 127.0.0.1:6379]", "services[0].sentinels[1]",
+       "is the same address as listen; the proxy would ask itself for the master"},
+  };
+  for (const Case& c : cases) {
+    auto result = with(c.value);
+    INFO(c.value);
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, c.path, 5, c.words);
+  }
+  // An empty block item has no line of its own (yaml-cpp would give the next key's): it is
+  // reported on the `sentinels` line.
+  auto empty_item = with("\n      - 127.0.0.1:26379\n      -\n    hold:\n      timeout: 1s");
+  REQUIRE(empty_item.errors.size() == 1);
+  require_error(empty_item, "services[0].sentinels[1]", 5,
+                "empty list item; expected a Sentinel address such as 127.0.0.1:26379");
+}
+
+TEST_CASE("failover values") {
+  auto with = [](const char* key, const char* value) {
+    return load(std::string(kMinimalSentinel) + "    failover:\n      " + key + ": " + value +
+                "\n");
+  };
+  CHECK(with("poll_interval", "10ms").config->services[0].failover.poll_interval.count() == 10);
+  CHECK(with("hold_bound", "24h").config->services[0].failover.hold_bound.count() ==
+        24 * 3600 * 1000);
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* words;
+  };
+  const Case cases[] = {
+      {"poll_interval", "9ms", "must be at least 10ms, got 9ms"},
+      {"poll_interval", "0", "must be at least 10ms"},
+      {"poll_interval", "1", "expected a duration with a unit"},
+      {"poll_interval", "25h", "must be at most 24h"},
+      {"hold_bound", "0", "must be greater than zero, got 0"},
+      {"hold_bound", "-1s", "must not be negative"},
+      {"hold_bound", "[1s]", "expected a duration such as 250ms, 5s or 2m, got a list"},
+      {"poll_intervall", "1s", "unknown key (did you mean 'poll_interval'?)"},
+  };
+  for (const Case& c : cases) {
+    auto result = with(c.key, c.value);
+    INFO(c.key << ": " << c.value);
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, std::string("services[0].failover.") + c.key, 7, c.words);
+  }
+  auto not_a_mapping = load(std::string(kMinimalSentinel) + "    failover: 1s\n");
+  REQUIRE(not_a_mapping.errors.size() == 1);
+  require_error(not_a_mapping, "services[0].failover", 6,
+                "expected a mapping of key: value lines, got '1s'");
 }

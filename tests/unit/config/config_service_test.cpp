@@ -1,5 +1,5 @@
-// Services: upstream authentication (inline password, password file) and checks that span
-// services.
+// Services: upstream and Sentinel authentication (inline password, password file) and checks
+// that span services.
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -15,6 +15,11 @@ constexpr std::string_view kSecret = "pa55:word with spaces ";
 
 std::string with_auth(std::string_view lines) {
   return std::string(kMinimal) + std::string(lines);
+}
+
+// Lines start at 6: kMinimalSentinel has 5.
+std::string with_sentinel_auth(std::string_view lines) {
+  return std::string(kMinimalSentinel) + std::string(lines);
 }
 
 // No error message may ever contain the password.
@@ -156,4 +161,105 @@ services:
   INFO(dump(result));
   REQUIRE(result.config);
   CHECK(result.config->services.size() == 2);
+}
+
+TEST_CASE("Sentinel credentials are separate from the upstream's") {
+  auto result =
+      load(with_sentinel_auth("    sentinel_username: watcher\n"
+                              "    sentinel_password: \"" +
+                              std::string(kSecret) +
+                              "\"\n"
+                              "    upstream_username: app\n"
+                              "    upstream_password: data-pw\n"));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  const ServiceConfig& s = result.config->services[0];
+  CHECK(s.sentinel_username == "watcher");
+  CHECK(s.sentinel_password == kSecret);
+  CHECK(s.upstream_username == "app");
+  CHECK(s.upstream_password == "data-pw");
+}
+
+TEST_CASE("the Sentinel password file follows the upstream password file's rules") {
+  TempDir dir;
+  SECTION("first line, CRLF stripped, relative to the config file") {
+    std::filesystem::create_directories(dir.path() / "secrets");
+    dir.write("secrets/sentinel.pw", std::string(kSecret) + "\r\nsecond line\n");
+    dir.write("secrets/main.pw", "data-pw\n");
+    std::string config =
+        dir.write("tether.yaml", with_sentinel_auth("    sentinel_username: watcher\n"
+                                                    "    sentinel_password_file: "
+                                                    "secrets/sentinel.pw\n"
+                                                    "    upstream_password_file: "
+                                                    "secrets/main.pw\n"));
+    auto result = load_config_file(config);
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].sentinel_username == "watcher");
+    CHECK(result.config->services[0].sentinel_password == kSecret);
+    CHECK(result.config->services[0].upstream_password == "data-pw");
+  }
+  SECTION("missing") {
+    std::string file = (dir.path() / "absent.pw").string();
+    auto result = load(with_sentinel_auth("    sentinel_password_file: " + file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].sentinel_password_file", 6,
+                  "cannot read password file '" + file + "': No such file or directory");
+  }
+  SECTION("empty first line") {
+    std::string file = dir.write("pw", "\npa55\n");
+    auto result = load(with_sentinel_auth("    sentinel_password_file: " + file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].sentinel_password_file", 6,
+                  "password file '" + file + "' is empty");
+    check_no_secret(result);
+  }
+  SECTION("both an inline password and a file") {
+    std::string file = dir.write("pw", "pa55-file\n");
+    auto result =
+        load(with_sentinel_auth("    sentinel_password: pa55\n"
+                                "    sentinel_password_file: " +
+                                file + "\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].sentinel_password_file", 7,
+                  "cannot be combined with sentinel_password (line 6); set only one of them");
+    check_no_secret(result);
+  }
+  SECTION("a password that is not a string, and an empty one") {
+    auto mapping = load(with_sentinel_auth("    sentinel_password: {pa55: 1}\n"));
+    REQUIRE(mapping.errors.size() == 1);
+    require_error(mapping, "services[0].sentinel_password", 6, "expected a string, got a mapping");
+    check_no_secret(mapping);
+    auto empty = load(with_sentinel_auth("    sentinel_password: \"\"\n"));
+    REQUIRE(empty.errors.size() == 1);
+    require_error(empty, "services[0].sentinel_password", 6, "must not be empty");
+  }
+  SECTION("an ACL user needs a password") {
+    auto result =
+        load(with_sentinel_auth("    sentinel_username: watcher\n"
+                                "    upstream_password: pa55\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].sentinel_username", 6,
+                  "needs sentinel_password or sentinel_password_file (an ACL user logs in with "
+                  "AUTH <username> <password>)");
+    check_no_secret(result);
+  }
+}
+
+TEST_CASE("services may share Sentinels, each following its own master") {
+  auto result = load(yaml(R"(
+services:
+  - name: a
+    listen: 127.0.0.1:7000
+    master_name: cache
+    sentinels: [127.0.0.1:26379, 127.0.0.1:26380]
+  - name: b
+    listen: 127.0.0.1:7001
+    master_name: sessions
+    sentinels: [127.0.0.1:26379, 127.0.0.1:26380]
+)"));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  CHECK(result.config->services[0].sentinels == result.config->services[1].sentinels);
+  CHECK(result.config->services[1].master_name == "sessions");
 }

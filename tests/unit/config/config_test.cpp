@@ -29,6 +29,13 @@ TEST_CASE("a minimal file gets every default") {
   CHECK(s.listen_mode == 0660);
   CHECK(s.upstream_username.empty());
   CHECK(s.upstream_password.empty());
+  CHECK_FALSE(s.uses_sentinel());
+  CHECK(s.master_name.empty());
+  CHECK(s.sentinels.empty());
+  CHECK(s.sentinel_username.empty());
+  CHECK(s.sentinel_password.empty());
+  CHECK(s.failover.poll_interval == 1s);
+  CHECK(s.failover.hold_bound == 10s);
   CHECK(s.pool.size == 2);
   CHECK(s.pool.connect_timeout == 1s);
   CHECK(s.pool.reconnect_min == 50ms);
@@ -115,6 +122,72 @@ services:
   CHECK(t.pool.size == 2);  // sections left out keep their defaults
 }
 
+TEST_CASE("a Sentinel-mode service gets its defaults") {
+  auto result = load(std::string(kMinimalSentinel));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  const ServiceConfig& s = result.config->services[0];
+  CHECK(s.uses_sentinel());
+  CHECK(s.master_name == "mymaster");
+  REQUIRE(s.sentinels.size() == 2);
+  CHECK(s.sentinels[0] == Endpoint{Endpoint::Kind::tcp, "127.0.0.1", 26379, ""});
+  CHECK(s.sentinels[1] == Endpoint{Endpoint::Kind::tcp, "127.0.0.1", 26380, ""});
+  CHECK(s.upstream == Endpoint{});  // Sentinel mode: the Sentinels name the master
+  CHECK(s.sentinel_username.empty());
+  CHECK(s.sentinel_password.empty());
+  CHECK(s.failover.poll_interval == 1s);
+  CHECK(s.failover.hold_bound == 10s);
+  CHECK(s.pool.size == 2);
+}
+
+TEST_CASE("every Sentinel-mode key is read") {
+  auto result = load(yaml(R"(
+services:
+  - name: main
+    listen: 127.0.0.1:6379
+    master_name: "redis-main.eu"
+    sentinels:
+      - 10.0.0.1:26379
+      - sentinel-b.internal:26379
+      - "[fd00::3]:26379"
+    sentinel_username: watcher
+    sentinel_password: s3ntinel
+    upstream_username: app
+    upstream_password: s3cret
+    failover:
+      poll_interval: 10ms
+      hold_bound: 1ms
+    hold:
+      timeout: 2s
+  - name: other
+    listen: 127.0.0.1:6479
+    upstream: 127.0.0.1:6380
+)"));
+  INFO(dump(result));
+  REQUIRE(result.config);
+  REQUIRE(result.config->services.size() == 2);
+  const ServiceConfig& s = result.config->services[0];
+  CHECK(s.uses_sentinel());
+  CHECK(s.master_name == "redis-main.eu");
+  REQUIRE(s.sentinels.size() == 3);
+  CHECK(s.sentinels[0] == Endpoint{Endpoint::Kind::tcp, "10.0.0.1", 26379, ""});
+  CHECK(s.sentinels[1] == Endpoint{Endpoint::Kind::tcp, "sentinel-b.internal", 26379, ""});
+  CHECK(s.sentinels[2] == Endpoint{Endpoint::Kind::tcp, "fd00::3", 26379, ""});
+  CHECK(s.sentinel_username == "watcher");
+  CHECK(s.sentinel_password == "s3ntinel");
+  // The upstream credentials still apply: they log in to whichever node is the master.
+  CHECK(s.upstream_username == "app");
+  CHECK(s.upstream_password == "s3cret");
+  CHECK(s.upstream == Endpoint{});
+  CHECK(s.failover.poll_interval == 10ms);
+  CHECK(s.failover.hold_bound == 1ms);
+  CHECK(s.hold.timeout == 2s);
+  const ServiceConfig& t = result.config->services[1];  // modes are per service
+  CHECK_FALSE(t.uses_sentinel());
+  CHECK(t.sentinels.empty());
+  CHECK(t.upstream.to_string() == "127.0.0.1:6380");
+}
+
 TEST_CASE("a small max_bulk_len keeps replies at Redis's 512MiB") {
   auto result = load(std::string(kMinimal) + "    limits:\n      max_bulk_len: 1KiB\n");
   INFO(dump(result));
@@ -181,6 +254,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   CHECK(s.protocol.max_bulk_len == d.protocol.max_bulk_len);
   CHECK(s.protocol.max_inline_len == d.protocol.max_inline_len);
   CHECK(s.protocol.max_multibulk_len == d.protocol.max_multibulk_len);
+  CHECK_FALSE(s.uses_sentinel());  // the active default is a static upstream
 
   // Every key appears, commented out or not.
   std::ifstream in(TETHER_EXAMPLE_CONFIG);
@@ -197,6 +271,14 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "upstream_username:",
                           "upstream_password:",
                           "upstream_password_file:",
+                          "master_name:",
+                          "sentinels:",
+                          "sentinel_username:",
+                          "sentinel_password:",
+                          "sentinel_password_file:",
+                          "failover:",
+                          "poll_interval:",
+                          "hold_bound:",
                           "pool:",
                           "size:",
                           "connect_timeout:",
@@ -239,6 +321,37 @@ TEST_CASE("the example with its optional keys uncommented is valid too") {
   CHECK(result.config->admin.listen->to_string() == "127.0.0.1:9121");
   CHECK(result.config->services[0].upstream_username == "app");
   CHECK_FALSE(result.config->services[0].upstream_password.empty());
+}
+
+TEST_CASE("the example's Sentinel alternative, uncommented instead of upstream, is valid") {
+  std::ifstream in(TETHER_EXAMPLE_CONFIG);
+  std::string text, line;
+  while (std::getline(in, line)) {
+    // "    upstream: ..." -> commented out; "    # master_name: mymaster" -> "    master_name:
+    // mymaster", "    #   hold_bound: 10s" -> "      hold_bound: 10s". The password file
+    // line stays out (it names a file that does not exist here).
+    if (line.starts_with("    upstream: ")) line.insert(4, "# ");
+    for (const char* key :
+         {"master_name:", "sentinels:", "sentinel_username:", "sentinel_password: ", "failover:",
+          "  poll_interval:", "  hold_bound:"}) {
+      auto at = line.find(std::string("# ") + key);
+      if (at != std::string::npos && line.find_first_not_of(' ') == at) line.erase(at, 2);
+    }
+    text += line + "\n";
+  }
+  auto result = load(text);
+  INFO(text << dump(result));
+  REQUIRE(result.config);
+  const ServiceConfig& s = result.config->services[0];
+  const FailoverOptions d;
+  CHECK(s.uses_sentinel());
+  CHECK(s.master_name == "mymaster");
+  CHECK(s.sentinels.size() == 3);
+  CHECK(s.upstream == Endpoint{});
+  CHECK(s.sentinel_username == "tether");
+  CHECK_FALSE(s.sentinel_password.empty());
+  CHECK(s.failover.poll_interval == d.poll_interval);
+  CHECK(s.failover.hold_bound == d.hold_bound);
 }
 
 TEST_CASE("format_error") {

@@ -20,6 +20,14 @@ inline constexpr std::string_view kMinimal =
     "    listen: 127.0.0.1:6379\n"
     "    upstream: 127.0.0.1:6380\n";
 
+// The smallest valid Sentinel-mode file: master_name and sentinels instead of upstream.
+inline constexpr std::string_view kMinimalSentinel =
+    "services:\n"
+    "  - name: main\n"
+    "    listen: 127.0.0.1:6379\n"
+    "    master_name: mymaster\n"
+    "    sentinels: [127.0.0.1:26379, 127.0.0.1:26380]\n";
+
 // Drops the newline that follows R"( so that line 1 of the YAML is its first key line.
 inline std::string yaml(std::string_view text) {
   if (!text.empty() && text.front() == '\n') text.remove_prefix(1);

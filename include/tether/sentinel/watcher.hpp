@@ -1,0 +1,83 @@
+// Watcher: the Asio shell around the Resolver for one Sentinel-managed service.
+//
+//   per Sentinel: subscriber connection ──pub/sub events──┐
+//                 command connection  ──SENTINEL MASTER──┤
+//   probes: dial candidate, AUTH, ROLE ─────────────────┤
+//   deadline timer ─── Tick ───────────────────────────┼──► Resolver::handle
+//                                                        │
+//   Resolver actions ──► Callbacks (retarget / hold / release / no_master), logs
+//
+// Everything a Sentinel says goes through the Resolver; the watcher only does I/O,
+// reconnects each Sentinel with capped exponential backoff and polls every
+// poll_interval (and at once on Requery). The callbacks are invoked on the watcher's
+// executor; the app posts them on to every worker's pool.
+//
+// Threading: lives on one io_context (the control thread); not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tether/sentinel/resolver.hpp"
+#include "tether/util/asio.hpp"
+#include "tether/util/endpoint.hpp"
+
+namespace tether::sentinel {
+
+struct WatcherSettings {
+  std::string service;
+  std::string master_name;
+  std::vector<util::Endpoint> sentinels;
+  std::string sentinel_username;
+  std::string sentinel_password;
+  std::string upstream_username;  // for ROLE probes of a candidate master
+  std::string upstream_password;
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds hold_bound = kDefaultHoldBound;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{2000};
+};
+
+struct WatcherCallbacks {
+  std::function<void(const util::Endpoint& master)> retarget;
+  std::function<void(const std::string& reason)> hold;
+  std::function<void()> release;
+  std::function<void(const std::string& reason)> no_master;
+};
+
+class Watcher {
+ public:
+  Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks);
+  ~Watcher();
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  void start();
+  void stop();
+
+ private:
+  struct Link;
+
+  void feed(const Event& event);
+  void perform(const Action& action);
+  asio::awaitable<void> run_link(std::shared_ptr<Link> link);
+  asio::awaitable<void> poll_loop(std::shared_ptr<Link> link);
+  asio::awaitable<void> probe(util::Endpoint candidate);
+  asio::awaitable<void> deadline_loop();
+  void requery(const std::optional<SentinelId>& sentinel);
+
+  asio::any_io_executor ex_;
+  WatcherSettings settings_;
+  WatcherCallbacks callbacks_;
+  Resolver resolver_;
+  asio::steady_timer deadline_;
+  std::map<SentinelId, std::shared_ptr<Link>> links_;
+  bool stopped_ = false;
+};
+
+}  // namespace tether::sentinel

@@ -1,0 +1,265 @@
+#include "tether/sentinel/watcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+
+#include "control_connection.hpp"
+#include "tether/sentinel/event_parser.hpp"
+
+namespace tether::sentinel {
+namespace {
+
+using asio::use_awaitable;
+using boost::system::error_code;
+
+LinkFailure failure_of(std::string_view error) {
+  if (error.find("NOAUTH") != std::string_view::npos ||
+      error.find("WRONGPASS") != std::string_view::npos ||
+      error.find("AUTH") != std::string_view::npos) {
+    return LinkFailure::auth_failed;
+  }
+  return LinkFailure::protocol_error;
+}
+
+}  // namespace
+
+struct Watcher::Link {
+  Link(asio::any_io_executor ex, util::Endpoint endpoint)
+      : id(endpoint.to_string()), ep(std::move(endpoint)), sub(ex), cmd(ex), poll_wake(ex) {}
+  SentinelId id;
+  util::Endpoint ep;
+  ControlConnection sub;  // SUBSCRIBE: failover events
+  ControlConnection cmd;  // SENTINEL MASTER polls
+  asio::steady_timer poll_wake;
+  bool up = false;
+  bool poll_requested = false;
+};
+
+Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks)
+    : ex_(ex),
+      settings_(std::move(settings)),
+      callbacks_(std::move(callbacks)),
+      resolver_(
+          [&] {
+            ResolverSettings r;
+            r.master_name = settings_.master_name;
+            for (const auto& s : settings_.sentinels)
+              r.sentinels.push_back(s.to_string());
+            r.hold_bound = settings_.hold_bound;
+            return r;
+          }(),
+          Resolver::Clock::now()),
+      deadline_(ex) {}
+
+Watcher::~Watcher() {
+  stop();
+}
+
+void Watcher::start() {
+  for (const auto& ep : settings_.sentinels) {
+    auto link = std::make_shared<Link>(ex_, ep);
+    links_.emplace(link->id, link);
+    asio::co_spawn(ex_, run_link(link), asio::detached);
+  }
+  asio::co_spawn(ex_, deadline_loop(), asio::detached);
+}
+
+void Watcher::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  deadline_.cancel();
+  for (auto& [id, link] : links_) {
+    link->sub.close();
+    link->cmd.close();
+    link->poll_wake.cancel();
+  }
+}
+
+void Watcher::feed(const Event& event) {
+  if (stopped_) return;
+  for (const auto& action : resolver_.handle(event, Resolver::Clock::now()))
+    perform(action);
+  deadline_.cancel();  // the deadline loop re-arms on next_deadline()
+}
+
+void Watcher::perform(const Action& action) {
+  const auto line = describe(action);
+  std::visit(
+      [&](const auto& a) {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, Retarget>) {
+          spdlog::info("{} service={}", line, settings_.service);
+          callbacks_.retarget(a.master);
+        } else if constexpr (std::is_same_v<T, Hold>) {
+          spdlog::info("{} service={}", line, settings_.service);
+          callbacks_.hold("failover of " + settings_.master_name + " in progress (" +
+                          std::string(to_string(a.cause)) + ")");
+        } else if constexpr (std::is_same_v<T, ReleaseHold>) {
+          spdlog::info("{} service={}", line, settings_.service);
+          callbacks_.release();
+        } else if constexpr (std::is_same_v<T, Probe>) {
+          spdlog::info("{} service={}", line, settings_.service);
+          asio::co_spawn(ex_, probe(a.candidate), asio::detached);
+        } else if constexpr (std::is_same_v<T, Requery>) {
+          spdlog::debug("{} service={}", line, settings_.service);
+          requery(a.sentinel);
+        } else if constexpr (std::is_same_v<T, NoMaster>) {
+          spdlog::warn("{} service={}", line, settings_.service);
+          callbacks_.no_master(a.reason);
+        } else {
+          spdlog::info("{} service={}", line, settings_.service);
+        }
+      },
+      action);
+}
+
+void Watcher::requery(const std::optional<SentinelId>& sentinel) {
+  for (auto& [id, link] : links_) {
+    if (sentinel && *sentinel != id) continue;
+    link->poll_requested = true;
+    link->poll_wake.cancel();
+  }
+}
+
+asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
+  auto backoff = settings_.reconnect_min;
+  asio::steady_timer pause(ex_);
+  const auto timeout = settings_.connect_timeout;
+  while (!stopped_) {
+    LinkFailure cause = LinkFailure::unreachable;
+    std::string err = co_await link->sub.connect(link->ep, timeout);
+    if (err.empty()) {
+      err = co_await link->sub.auth(settings_.sentinel_username, settings_.sentinel_password,
+                                    timeout);
+      if (!err.empty()) cause = failure_of(err);
+    }
+    if (err.empty()) {
+      err = co_await link->cmd.connect(link->ep, timeout);
+      if (err.empty()) {
+        err = co_await link->cmd.auth(settings_.sentinel_username, settings_.sentinel_password,
+                                      timeout);
+        if (!err.empty()) cause = failure_of(err);
+      }
+    }
+    if (err.empty()) {
+      std::vector<std::string> args{"SUBSCRIBE"};
+      for (auto channel : kSubscribedChannels)
+        args.emplace_back(channel);
+      err = co_await link->sub.send(args);
+      for (std::size_t i = 0; err.empty() && i + 1 < args.size(); ++i) {
+        auto confirm = co_await link->sub.read(timeout, err);
+        if (confirm && confirm->is_error()) {
+          err = confirm->str;
+          cause = failure_of(err);
+        }
+      }
+    }
+    if (stopped_) break;
+    if (!err.empty()) {
+      link->sub.close();
+      link->cmd.close();
+      feed(SentinelLost{link->id, cause, err});
+      pause.expires_after(backoff);
+      error_code ec;
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      backoff = std::min(backoff * 2, settings_.reconnect_max);
+      continue;
+    }
+    backoff = settings_.reconnect_min;
+    link->up = true;
+    feed(SentinelConnected{link->id});
+    asio::co_spawn(ex_, poll_loop(link), asio::detached);
+    for (;;) {
+      auto message = co_await link->sub.read(std::chrono::milliseconds(0), err);
+      if (!message) break;
+      const auto& e = message->elements;
+      if (message->type == resp::Value::Type::array && e.size() == 3 && e[0].str == "message") {
+        if (auto event =
+                parse_pubsub_message(link->id, settings_.master_name, e[1].str, e[2].str)) {
+          feed(*event);
+        }
+      }
+    }
+    link->up = false;
+    link->cmd.close();
+    link->poll_wake.cancel();
+    if (stopped_) break;
+    feed(SentinelLost{link->id, LinkFailure::disconnected, err});
+    pause.expires_after(settings_.reconnect_min);
+    error_code ec;
+    co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link) {
+  const std::vector<std::string> poll{"SENTINEL", "MASTER", settings_.master_name};
+  while (!stopped_ && link->up) {
+    link->poll_requested = false;
+    std::string err;
+    auto reply = co_await link->cmd.command(poll, settings_.connect_timeout, err);
+    if (!reply) {
+      link->sub.close();  // the link's reader sees it and reconnects both connections
+      break;
+    }
+    if (reply->is_error()) {
+      if (is_unknown_master_error(reply->str)) {
+        feed(PollUnknownMaster{link->id});
+      } else {
+        feed(SentinelLost{link->id, failure_of(reply->str), reply->str});
+      }
+    } else if (reply->type == resp::Value::Type::array) {
+      std::vector<std::string_view> fields;
+      fields.reserve(reply->elements.size());
+      for (const auto& f : reply->elements)
+        fields.push_back(f.str);
+      std::string why;
+      if (auto answer = parse_master_reply(link->id, fields, &why)) {
+        feed(*answer);
+      } else {
+        spdlog::warn("event=sentinel_bad_reply service={} sentinel={} detail=\"{}\"",
+                     settings_.service, link->id, why);
+      }
+    }
+    if (link->poll_requested || stopped_) continue;
+    link->poll_wake.expires_after(settings_.poll_interval);
+    error_code ec;
+    co_await link->poll_wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Watcher::probe(util::Endpoint candidate) {
+  ControlConnection c(ex_);
+  const auto timeout = settings_.connect_timeout;
+  std::string err = co_await c.connect(candidate, timeout);
+  if (err.empty())
+    err = co_await c.auth(settings_.upstream_username, settings_.upstream_password, timeout);
+  std::optional<resp::Value> role;
+  const std::vector<std::string> role_command{"ROLE"};
+  if (err.empty()) role = co_await c.command(role_command, timeout, err);
+  if (stopped_) co_return;
+  if (!err.empty()) {
+    feed(RoleCheckFailed{candidate, err});
+  } else if (role->is_error()) {
+    feed(RoleCheckFailed{candidate, role->str});
+  } else if (role->type != resp::Value::Type::array || role->elements.empty() ||
+             role->elements[0].str != "master") {
+    feed(RoleCheckFailed{candidate, "role=" + (role->elements.empty() ? std::string("unknown")
+                                                                      : role->elements[0].str)});
+  } else {
+    feed(RoleConfirmed{candidate});
+  }
+}
+
+asio::awaitable<void> Watcher::deadline_loop() {
+  while (!stopped_) {
+    auto next = resolver_.next_deadline();
+    deadline_.expires_at(next ? *next : asio::steady_timer::time_point::max());
+    error_code ec;
+    co_await deadline_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (stopped_) break;
+    if (!ec) feed(Tick{});
+  }
+}
+
+}  // namespace tether::sentinel
