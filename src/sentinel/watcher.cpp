@@ -34,6 +34,7 @@ struct Watcher::Link {
   asio::steady_timer poll_wake;
   bool up = false;
   bool poll_requested = false;
+  std::uint64_t session = 0;  // bumped per established link; a poll loop serves one
 };
 
 Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks)
@@ -168,8 +169,9 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
     }
     backoff = settings_.reconnect_min;
     link->up = true;
+    ++link->session;
     feed(SentinelConnected{link->id});
-    asio::co_spawn(ex_, poll_loop(link), asio::detached);
+    asio::co_spawn(ex_, poll_loop(link, link->session), asio::detached);
     for (;;) {
       auto message = co_await link->sub.read(std::chrono::milliseconds(0), err);
       if (!message) break;
@@ -192,12 +194,14 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
   }
 }
 
-asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link) {
+asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link, std::uint64_t session) {
   const std::vector<std::string> poll{"SENTINEL", "MASTER", settings_.master_name};
-  while (!stopped_ && link->up) {
+  auto current = [&] { return !stopped_ && link->up && link->session == session; };
+  while (current()) {
     link->poll_requested = false;
     std::string err;
     auto reply = co_await link->cmd.command(poll, settings_.connect_timeout, err);
+    if (!current()) break;
     if (!reply) {
       link->sub.close();  // the link's reader sees it and reconnects both connections
       break;

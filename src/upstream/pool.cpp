@@ -8,6 +8,17 @@
 #include "tether/util/units.hpp"
 
 namespace tether::upstream {
+namespace {
+
+bool has_target(const util::Endpoint& e) {
+  return !e.host.empty() || !e.path.empty();
+}
+// For logs: Sentinel mode starts with no target until the first master is known.
+std::string target_text(const util::Endpoint& e) {
+  return has_target(e) ? e.to_string() : "none";
+}
+
+}  // namespace
 
 using asio::use_awaitable;
 using boost::system::error_code;
@@ -21,12 +32,6 @@ Pool::~Pool() {
   metrics_.held_commands->Decrement(gauge_held_commands_);
   metrics_.held_bytes->Decrement(gauge_held_bytes_);
 }
-
-namespace {
-bool has_target(const util::Endpoint& e) {
-  return !e.host.empty() || !e.path.empty();
-}
-}  // namespace
 
 void Pool::start() {
   slots_.assign(settings_.size, nullptr);
@@ -45,8 +50,7 @@ void Pool::set_unavailable_reason(std::string reason) {
 void Pool::retarget(const util::Endpoint& target) {
   if (stopped_) return;
   spdlog::info("event=upstream_retarget service={} from={} to={} generation={}", settings_.service,
-               has_target(settings_.target) ? settings_.target.to_string() : "none",
-               target.to_string(), generation_ + 1);
+               target_text(settings_.target), target.to_string(), generation_ + 1);
   last_error_ = "no connection to " + target.to_string() + " is ready yet";
   settings_.target = target;
   ++generation_;
@@ -67,7 +71,7 @@ void Pool::retarget(const util::Endpoint& target) {
 void Pool::pause(std::string reason) {
   if (stopped_ || paused_) return;
   spdlog::info("event=pool_paused service={} upstream={} reason=\"{}\"", settings_.service,
-               settings_.target.to_string(), reason);
+               target_text(settings_.target), reason);
   paused_ = true;
   pause_reason_ = std::move(reason);
 }
@@ -76,7 +80,7 @@ void Pool::resume() {
   if (!paused_) return;
   paused_ = false;
   spdlog::info("event=pool_resumed service={} upstream={}", settings_.service,
-               settings_.target.to_string());
+               target_text(settings_.target));
   flush_hold();
 }
 
@@ -181,7 +185,7 @@ void Pool::hold(std::shared_ptr<ReplySink> sink, std::uint64_t slot, std::string
                 asio::steady_timer::time_point deadline, bool front) {
   if (hold_.empty()) {
     spdlog::info("event=hold_started service={} upstream={} reason=\"{}\"", settings_.service,
-                 settings_.target.to_string(), no_upstream_reason());
+                 target_text(settings_.target), no_upstream_reason());
   }
   hold_bytes_ += bytes.size();
   Held h{std::move(sink), slot, std::move(bytes), deadline};
@@ -208,7 +212,7 @@ void Pool::flush_hold() {
   }
   if (sent > 0 && hold_.empty()) {
     spdlog::info("event=hold_ended service={} upstream={} delivered={}", settings_.service,
-                 settings_.target.to_string(), sent);
+                 target_text(settings_.target), sent);
   }
   update_hold_gauges();
 }
@@ -244,7 +248,7 @@ void Pool::expire_held(bool all) {
   }
   if (expired > 0) {
     spdlog::warn("event=hold_expired service={} upstream={} commands={} reason=\"{}\"",
-                 settings_.service, settings_.target.to_string(), expired, no_upstream_reason());
+                 settings_.service, target_text(settings_.target), expired, no_upstream_reason());
   }
   update_hold_gauges();
 }
@@ -261,7 +265,7 @@ void Pool::update_hold_gauges() {
 std::string Pool::no_upstream_reason() const {
   if (paused_) return pause_reason_;
   if (!last_error_.empty()) return last_error_;
-  return "no connection to " + settings_.target.to_string() + " is ready yet";
+  return "no connection to " + target_text(settings_.target) + " is ready yet";
 }
 
 void Pool::on_ready(Connection& c) {

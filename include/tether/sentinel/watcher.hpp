@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,7 +67,7 @@ class Watcher {
   void feed(const Event& event);
   void perform(const Action& action);
   asio::awaitable<void> run_link(std::shared_ptr<Link> link);
-  asio::awaitable<void> poll_loop(std::shared_ptr<Link> link);
+  asio::awaitable<void> poll_loop(std::shared_ptr<Link> link, std::uint64_t session);
   asio::awaitable<void> probe(util::Endpoint candidate);
   asio::awaitable<void> deadline_loop();
   void requery(const std::optional<SentinelId>& sentinel);
