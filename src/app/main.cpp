@@ -147,7 +147,10 @@ tether::sentinel::WatcherCallbacks pool_callbacks(
   };
   tether::sentinel::WatcherCallbacks cb;
   cb.retarget = [each_pool](const tether::util::Endpoint& master) {
-    each_pool([master](tether::upstream::Pool& p) { p.retarget(master); });
+    // A Sentinel switch means the old master lost its mastership: abandon it.
+    each_pool([master](tether::upstream::Pool& p) {
+      p.retarget(master, tether::upstream::Pool::RetargetMode::abandon);
+    });
   };
   cb.hold = [each_pool](const std::string& reason) {
     each_pool([reason](tether::upstream::Pool& p) { p.pause(reason); });

@@ -47,7 +47,7 @@ void Pool::set_unavailable_reason(std::string reason) {
   if (accepting_connections() == 0) last_error_ = std::move(reason);
 }
 
-void Pool::retarget(const util::Endpoint& target) {
+void Pool::retarget(const util::Endpoint& target, RetargetMode mode) {
   if (stopped_) return;
   spdlog::info("event=upstream_retarget service={} from={} to={} generation={}", settings_.service,
                target_text(settings_.target), target.to_string(), generation_ + 1);
@@ -60,7 +60,11 @@ void Pool::retarget(const util::Endpoint& target) {
   for (auto& c : slots_) {
     if (!c) continue;
     draining_.push_back(c);
-    c->drain();
+    if (mode == RetargetMode::abandon) {
+      c->close();  // in flight: -OUTCOMEUNKNOWN; never written: sent to the new target
+    } else {
+      c->drain();
+    }
     c.reset();
   }
   for (std::size_t i = 0; i < settings_.size; ++i) {

@@ -42,8 +42,17 @@ class Pool final : public ConnectionEvents {
   // empty endpoint: Sentinel mode before the first master is known) it holds every
   // command until retarget().
   void start();
-  // Sends later commands to `target`; current connections drain.
-  void retarget(const util::Endpoint& target);
+  enum class RetargetMode {
+    // Current connections take no new work and deliver the replies still owed.
+    drain,
+    // The old target lost its mastership (a failover): a reply that arrives from it now
+    // may come from a command it ran after the promotion, a write the new master never
+    // gets (DESIGN promise 1). Its connections close at once; commands in flight get
+    // -OUTCOMEUNKNOWN, commands never written go to the new target.
+    abandon,
+  };
+  // Sends later commands to `target`.
+  void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain);
   // Stops giving new commands to the current connections (a failover has begun): they
   // are held, bounded as usual, while commands already in flight complete. resume()
   // releases them to the current target; retarget() to the new one.

@@ -301,3 +301,20 @@ TEST_CASE("a pause past hold.timeout answers NOMASTER with the pause's reason") 
         "begun\r\n");
   f.finish(pool);
 }
+
+TEST_CASE("retarget(abandon): in-flight commands on the old master get OUTCOMEUNKNOWN") {
+  RedisProcess old_master;
+  RedisProcess new_master;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(old_master.port()), f.metrics.service(0));
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"PING"})) == "+PONG\r\n");
+  auto slow = f.send(pool, {"DEBUG", "SLEEP", "0.3"});
+  f.run_until([] { return false; }, 50ms);
+  pool.retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(new_master.port())),
+                Pool::RetargetMode::abandon);
+  CHECK(f.reply(slow).starts_with("-OUTCOMEUNKNOWN upstream 127.0.0.1:"));
+  CHECK(f.reply(f.send(pool, {"SET", "k", "new"})) == "+OK\r\n");
+  CHECK(direct(new_master.port(), "GET k") == "new");
+  f.finish(pool);
+}
