@@ -132,7 +132,10 @@ def test_recorder_sees_loss_on_a_restarted_server(workdir):
     assert v.incr_backwards[0][1] == max(r.value for r in rec.records
                                          if r.command == "INCR" and r.outcome == "ok"
                                          and r.t_sent < t_restart) - 1
-    assert v.disconnects >= 1 and v.reconnects == 1 and v.connect_failures >= 1
+    # At least one disconnect and reconnect: a loaded machine (the ASan build in CI) can
+    # let the recorder reconnect once to the restarting server before it is serving and
+    # lose that connection too, so the exact count is timing, not the property under test.
+    assert v.disconnects >= 1 and v.reconnects >= 1 and v.connect_failures >= 1
     assert v.outcomes["not_sent"] >= 1 and not v.errors_by_code
 
 
