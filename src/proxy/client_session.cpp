@@ -22,17 +22,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
 constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 ClientSession::ClientSession(Socket socket, const ListenerSettings& settings, upstream::Pool& pool,
@@ -193,20 +182,7 @@ bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& se
 // Returns true when the request was forwarded upstream.
 bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
                           const resp::Request& request) {
-  auto cls = resp::classify_command(request.name);
-  if (cls == resp::CommandClass::inspect) {
-    // XREAD/XREADGROUP block only with a BLOCK argument.
-    cls = resp::CommandClass::shared;
-    resp::ArgIterator args(bytes, request);
-    std::string scratch;
-    std::string_view arg;
-    while (args.next(arg, scratch)) {
-      if (iequals(arg, "BLOCK")) {
-        cls = resp::CommandClass::stateful;
-        break;
-      }
-    }
-  }
+  const auto cls = resp::classify_request(bytes, request);
   // Upper-cased name, only for the replies that name the command.
   std::array<char, 64> upper;
   auto name = [&] {

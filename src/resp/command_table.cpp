@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string>
 
 namespace tether::resp {
 
@@ -74,6 +75,23 @@ CommandClass classify_command(std::string_view name) {
   const auto it = std::lower_bound(kTable.begin(), kTable.end(), key,
                                    [](const Entry& e, std::string_view k) { return e.name < k; });
   return (it != kTable.end() && it->name == key) ? it->cls : CommandClass::shared;
+}
+
+CommandClass classify_request(std::string_view request_bytes, const Request& request) {
+  const CommandClass cls = classify_command(request.name);
+  if (cls != CommandClass::inspect) return cls;
+  constexpr std::string_view kBlock = "BLOCK";
+  ArgIterator args(request_bytes, request);
+  std::string scratch;
+  std::string_view arg;
+  while (args.next(arg, scratch)) {
+    if (arg.size() == kBlock.size() &&
+        std::equal(arg.begin(), arg.end(), kBlock.begin(),
+                   [](char a, char b) { return to_upper(a) == b; })) {
+      return CommandClass::stateful;
+    }
+  }
+  return CommandClass::shared;
 }
 
 }  // namespace tether::resp

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "tether/resp/request_scanner.hpp"
+
 namespace tether::resp {
 
 enum class CommandClass : std::uint8_t {
@@ -20,6 +22,11 @@ enum class CommandClass : std::uint8_t {
 // Classifies a command name, case-insensitively. Unknown names are `shared`: the
 // upstream answers "unknown command" in its own words.
 CommandClass classify_command(std::string_view name);
+
+// Classifies one complete request (as RequestScanner reported it): like
+// classify_command, with `inspect` resolved by looking at the arguments, so the result is
+// never `inspect`. XREAD/XREADGROUP are stateful only with a BLOCK argument.
+CommandClass classify_request(std::string_view request_bytes, const Request& request);
 
 // Upper-cases `name` into `out` (at most out_len bytes); returns the length written, or
 // 0 if the name is longer than out_len. For error replies that name the command.

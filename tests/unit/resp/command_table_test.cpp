@@ -51,3 +51,21 @@ TEST_CASE("upper_name", "[command_table]") {
   CHECK(upper_name("toolongname", buf, sizeof buf) == 0);
   CHECK(upper_name("", buf, sizeof buf) == 0);
 }
+
+TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", "[command_table]") {
+  using tether::resp::classify_request;
+  using tether::resp::RequestScanner;
+  using tether::resp::ScanStatus;
+  auto classify = [](std::string_view bytes) {
+    RequestScanner scanner;
+    REQUIRE(scanner.scan(bytes) == ScanStatus::complete);
+    return classify_request(bytes.substr(0, scanner.request().size), scanner.request());
+  };
+  CHECK(classify("XREAD block 0 STREAMS s $\r\n") == CommandClass::stateful);
+  CHECK(classify("*6\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$1\r\nc\r\n"
+                 "$5\r\nBlOcK\r\n$1\r\n0\r\n") == CommandClass::stateful);
+  CHECK(classify("XREAD STREAMS s 0\r\n") == CommandClass::shared);
+  CHECK(classify("XREAD STREAMS BLOCKS 0\r\n") == CommandClass::shared);
+  CHECK(classify("GET k\r\n") == CommandClass::shared);
+  CHECK(classify("MULTI\r\n") == CommandClass::stateful);
+}
