@@ -12,6 +12,8 @@
     .master_addr(i) / .master_addrs() SENTINEL get-master-addr-by-name, per Sentinel
     .wait_for_switch(old, timeout)    -> Switch(old, new, t_switch, t_promoted, ...)
     .wait_agreement(addr, timeout)    every running Sentinel names addr
+    .wait_settled(timeout)            the failover is over; -> the final master's address
+    .settle(switch, timeout)          -> the last Switch of the chain `switch` began
     faults: kill_master, stop_master/cont_master, planned_failover, restart_node,
             stop_sentinel/start_sentinel
     .stop()                           ends every process it started, by PID
@@ -514,6 +516,43 @@ class SentinelTopology:
         harness.wait_until(lambda: set(self.master_addrs().values()) == {tuple(addr)},
                            timeout, POLL_S, what=f"every Sentinel to name {addr} master")
         return time.monotonic()
+
+    # Events that mean a failover is under way (or just ended) for the master group.
+    FAILOVER_EVENTS = ("+odown", "+try-failover", "+elected-leader", "+promoted-slave",
+                       "+switch-master", "+failover-end")
+
+    def wait_settled(self, timeout, quiet=2.0):
+        """Waits until the failover is over: every running Sentinel names the same master,
+        that node answers ROLE master, and no Sentinel sent a failover event for `quiet`
+        seconds. Returns the master's address.
+
+        Sentinel with down-after 1000 ms sometimes marks the master it has just promoted
+        +sdown about 1 s after the switch (its first PING to it is answered just after
+        down-after) and fails over once more. Callers verify against the address this
+        returns, not the first switch's."""
+        def settled():
+            now = time.monotonic()
+            if any(e.name in self.FAILOVER_EVENTS for e in self.events.snapshot(now - quiet)):
+                return None
+            addrs = set(self.master_addrs().values())
+            if len(addrs) != 1 or None in addrs:
+                return None
+            addr = addrs.pop()
+            return addr if self._role_or_none(self.node_at(addr))[0] == "master" else None
+        return harness.wait_until(settled, timeout, POLL_S, what="the failover to settle")
+
+    def settle(self, sw, timeout):
+        """The Switch that ends the failover `sw` began: `sw` itself, or, when Sentinel
+        failed over again (see wait_settled), the last switch of that chain."""
+        final = self.wait_settled(timeout)
+        while sw.new != final:
+            sw = self.wait_for_switch(sw.new, timeout, since=sw.t_switch)
+        return sw
+
+    def switches_since(self, since):
+        """Distinct (old, new) pairs of the +switch-master events at or after `since`."""
+        return sorted({e.switch_addrs() for e in self.events.snapshot(since)
+                       if e.name == "+switch-master"})
 
     def wait_for_switch(self, old_addr, timeout, since=None):
         """Waits for a failover away from old_addr: the first +switch-master naming it

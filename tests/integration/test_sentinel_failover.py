@@ -134,9 +134,16 @@ def start_recorder(proxy, prefix=""):
 
 
 def wait_switch(topo, old_addr, since):
+    """The switch away from old_addr, once the failover has settled. With down-after 1 s
+    Sentinel now and then fails over a second time, away from the master it has just
+    promoted (see SentinelTopology.wait_settled); the proxy must follow both, so the
+    scenarios go on with the last switch of the chain and print the chain."""
     sw = topo.wait_for_switch(old_addr, SWITCH_BOUND_S, since=since)
     assert sw.new != tuple(old_addr)
-    return sw
+    last = topo.settle(sw, SWITCH_BOUND_S)
+    if last is not sw:
+        print(f"\nnote: Sentinel failed over again: {topo.switches_since(since)}")
+    return last
 
 
 def wait_first_ack(rec, after):
@@ -198,10 +205,12 @@ def test_kill_master_then_old_master_restarts(make_topology, make_proxy):  # noq
            f"kill -> +promoted-slave {ms(sw.t_promoted and sw.t_promoted - t_kill)}")
     assert_no_disconnect(v)
     # Only the command in flight at the kill (the client is serial: at most one).
+    # A second switch (Sentinel failing over again) may catch one more in flight.
+    switches = len(topo.switches_since(t_kill))
     assert set(v.errors_by_code) <= {"OUTCOMEUNKNOWN"}, v.summary()
-    assert v.errors_by_code["OUTCOMEUNKNOWN"] <= 1, v.summary()
+    assert v.errors_by_code["OUTCOMEUNKNOWN"] <= switches, v.summary()
     unknown = [r for r in rec.records if r.outcome == "error"]
-    assert all(r.t_sent < t_kill + SLACK_S for r in unknown), unknown
+    assert switches > 1 or all(r.t_sent < t_kill + SLACK_S for r in unknown), unknown
     # Lost: only SETs the dead master acknowledged (before the kill) and never replicated.
     assert all(r.t_sent < t_kill for r in v.missing_sets), \
         [r for r in v.missing_sets if r.t_sent >= t_kill][:5]
@@ -213,7 +222,6 @@ def test_kill_master_then_old_master_restarts(make_topology, make_proxy):  # noq
     # converts it; the proxy must write to the new master only.
     # As in test_sentinel_topology.py: the failover is over (every Sentinel agrees, the
     # other replica follows the new master) before the old master comes back.
-    topo.wait_agreement(sw.new, 10)
     for n in topo.nodes:
         if n.address not in (old.address, sw.new):
             topo.wait_role(n, "slave", sw.new, REJOIN_BOUND_S)
