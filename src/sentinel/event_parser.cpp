@@ -160,6 +160,25 @@ std::optional<PollAnswer> parse_master_reply(std::string_view sentinel,
   return PollAnswer{SentinelId(sentinel), *addr, *config_epoch};
 }
 
+std::optional<PeerSentinel> parse_peer_sentinel(std::span<const std::string_view> fields) {
+  std::optional<std::string_view> ip;
+  std::optional<std::string_view> port;
+  std::string_view run_id;
+  std::string_view flags;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (fields[i] == "ip") ip = fields[i + 1];
+    if (fields[i] == "port") port = fields[i + 1];
+    if (fields[i] == "runid") run_id = fields[i + 1];
+    if (fields[i] == "flags") flags = fields[i + 1];
+  }
+  if (!ip || !port) return std::nullopt;
+  auto addr = endpoint(*ip, *port);
+  if (!addr) return std::nullopt;
+  const bool down = flags.find("s_down") != std::string_view::npos ||
+                    flags.find("disconnected") != std::string_view::npos;
+  return PeerSentinel{std::move(*addr), std::string(run_id), !down};
+}
+
 bool is_unknown_master_error(std::string_view error_text) {
   constexpr std::string_view kNeedle = "no such master";
   const auto it =

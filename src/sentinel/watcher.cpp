@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string_view>
+#include <utility>
 
 #include "control_connection.hpp"
 #include "tether/sentinel/event_parser.hpp"
@@ -35,6 +37,7 @@ struct Watcher::Link {
   bool up = false;
   bool poll_requested = false;
   std::uint64_t session = 0;  // bumped per established link; a poll loop serves one
+  std::string run_id;         // SENTINEL MYID, once known: tells a peer list's entries apart
 };
 
 Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks)
@@ -58,12 +61,15 @@ Watcher::~Watcher() {
 }
 
 void Watcher::start() {
-  for (const auto& ep : settings_.sentinels) {
-    auto link = std::make_shared<Link>(ex_, ep);
-    links_.emplace(link->id, link);
-    asio::co_spawn(ex_, run_link(link), asio::detached);
-  }
+  for (const auto& ep : settings_.sentinels)
+    add_link(ep);
   asio::co_spawn(ex_, deadline_loop(), asio::detached);
+}
+
+void Watcher::add_link(const util::Endpoint& ep) {
+  auto link = std::make_shared<Link>(ex_, ep);
+  if (stopped_ || !links_.emplace(link->id, link).second) return;
+  asio::co_spawn(ex_, run_link(link), asio::detached);
 }
 
 void Watcher::stop() {
@@ -197,6 +203,12 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
 asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link, std::uint64_t session) {
   const std::vector<std::string> poll{"SENTINEL", "MASTER", settings_.master_name};
   auto current = [&] { return !stopped_ && link->up && link->session == session; };
+  if (link->run_id.empty()) {
+    const std::vector<std::string> myid{"SENTINEL", "MYID"};
+    std::string err;
+    auto id = co_await link->cmd.command(myid, settings_.connect_timeout, err);
+    if (id && id->type == resp::Value::Type::string) link->run_id = id->str;
+  }
   while (current()) {
     link->poll_requested = false;
     std::string err;
@@ -224,11 +236,43 @@ asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link, std::uint64
         spdlog::warn("event=sentinel_bad_reply service={} sentinel={} detail=\"{}\"",
                      settings_.service, link->id, why);
       }
+      co_await discover(link);
+      if (!current()) break;
     }
     if (link->poll_requested || stopped_) continue;
     link->poll_wake.expires_after(settings_.poll_interval);
     error_code ec;
     co_await link->poll_wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> Watcher::discover(std::shared_ptr<Link> link) {
+  const std::vector<std::string> ask{"SENTINEL", "SENTINELS", settings_.master_name};
+  std::string err;
+  auto reply = co_await link->cmd.command(ask, settings_.connect_timeout, err);
+  if (stopped_ || !reply || reply->type != resp::Value::Type::array) co_return;
+  std::vector<std::string_view> fields;
+  for (const auto& entry : reply->elements) {
+    fields.clear();
+    for (const auto& f : entry.elements)
+      fields.push_back(f.str);
+    auto peer = parse_peer_sentinel(fields);
+    if (!peer || !peer->reachable || links_.contains(peer->address.to_string())) continue;
+    const bool known = !peer->run_id.empty() &&
+                       std::any_of(links_.begin(), links_.end(),
+                                   [&](const auto& l) { return l.second->run_id == peer->run_id; });
+    if (known) continue;
+    if (links_.size() >= kMaxSentinels) {
+      if (std::exchange(cap_noted_, true)) continue;
+      spdlog::warn(
+          "event=sentinel_not_added service={} sentinel={} via={} detail=\"already "
+          "linked to {} Sentinels\"",
+          settings_.service, peer->address.to_string(), link->id, kMaxSentinels);
+      continue;
+    }
+    spdlog::info("event=sentinel_discovered service={} sentinel={} via={}", settings_.service,
+                 peer->address.to_string(), link->id);
+    add_link(peer->address);
   }
 }
 

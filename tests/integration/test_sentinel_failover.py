@@ -15,7 +15,9 @@ is 0 for every reason).
 - misconfiguration (unknown master name, wrong Sentinel password): the proxy starts,
   logs the cause, clients get -NOMASTER naming it after hold.timeout and stay connected;
 - one Sentinel down, then two: still following a planned failover; all three down: the
-  last known master keeps serving.
+  last known master keeps serving;
+- configured with one Sentinel, the proxy learns the other two (SENTINEL SENTINELS) and
+  follows a failover while the configured one is down.
 
 Numbers are printed (pytest -s): errors, disconnects, lost, and ms from the leader's
 +promoted-slave to the first acknowledged write through the proxy.
@@ -81,11 +83,13 @@ def make_proxy(request, workdir, make_topology):  # noqa: F811
     Stopped by PID at teardown (before the topology); an unclean exit fails the test."""
     made = []
 
-    def make(topo, master_name=MASTER_NAME, sentinel_password=None, **service):
+    def make(topo, master_name=MASTER_NAME, sentinel_password=None, sentinels=None,
+             **service):
         if sentinel_password is not None:
             service["sentinel_password"] = sentinel_password
         proxy = SentinelProxy(os.path.join(workdir, f"proxy{len(made)}"),
-                              topo.sentinel_addresses, master_name, {"service": service})
+                              sentinels or topo.sentinel_addresses, master_name,
+                              {"service": service})
         made.append(proxy)
         return proxy.start()
 
@@ -408,3 +412,30 @@ def test_follows_with_sentinels_down(make_topology, make_proxy):  # noqa: F811
     assert not v.errors_by_code and not v.missing_sets and not v.incr_backwards, v.summary()
     assert len(served) > 100
     assert "event=all_sentinels_lost" in log and "event=sentinels_back" in log
+
+
+def test_discovers_the_other_sentinels(make_topology, make_proxy):  # noqa: F811
+    topo = make_topology()
+    proxy = make_proxy(topo, sentinels=[topo.sentinel_addresses[0]])
+    others = {f"{h}:{p}" for h, p in topo.sentinel_addresses[1:]}
+
+    def discovered():
+        return {ln.split("sentinel=", 1)[1].split()[0] for ln in proxy.log().splitlines()
+                if "event=sentinel_discovered" in ln}
+    harness.wait_until(lambda: discovered() >= others, 10, what="both peers discovered")
+    rec = start_recorder(proxy)
+    topo.stop_sentinel(0)  # the only configured Sentinel
+    old = topo.current_master()
+    t_failover = topo.planned_failover(sentinel=1)
+    sw = wait_switch(topo, old.address, t_failover)
+    wait_first_ack(rec, sw.t_switch)
+    time.sleep(0.3)
+    rec.stop()
+    v = rec.verify(sw.new)
+    m = assert_no_client_closed(proxy)
+    lat = promoted_to_ack(rec, sw, sw.t_promoted or sw.t_switch)
+    report("discovered Sentinels", v, m, f"learned {sorted(discovered())}; +promoted-slave "
+           f"-> first ack {ms(lat)} with the configured Sentinel down")
+    assert_no_disconnect(v)
+    assert not v.errors_by_code and not v.missing_sets and not v.incr_backwards, v.summary()
+    assert discovered() == others  # each peer once, the configured one never again

@@ -51,6 +51,17 @@ std::optional<PollAnswer> parse_master_reply(std::string_view sentinel,
                                              std::span<const std::string_view> fields,
                                              std::string* why = nullptr);
 
+// Another Sentinel of the same master, from one entry of a SENTINEL SENTINELS reply.
+struct PeerSentinel {
+  util::Endpoint address;
+  std::string run_id;
+  bool reachable = true;  // false when its flags say s_down or disconnected
+};
+
+// One entry of a SENTINEL SENTINELS reply as its flat field/value list ("name", "ip",
+// "port", "runid", "flags", ...). nullopt when ip or port is missing or malformed.
+std::optional<PeerSentinel> parse_peer_sentinel(std::span<const std::string_view> fields);
+
 // True for the error a Sentinel gives about a master it does not monitor
 // ("ERR No such master with that name").
 bool is_unknown_master_error(std::string_view error_text);

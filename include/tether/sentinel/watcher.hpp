@@ -12,10 +12,16 @@
 // poll_interval (and at once on Requery). The callbacks are invoked on the watcher's
 // executor; the app posts them on to every worker's pool.
 //
+// Discovery: each poll also asks SENTINEL SENTINELS <master>; a peer not yet watched
+// (by address, or by run id learned with SENTINEL MYID on each link) gets a link of its
+// own, up to kMaxSentinels in all. So a proxy configured with one Sentinel still hears a
+// failover while that Sentinel is down. Discovered Sentinels are kept until restart.
+//
 // Threading: lives on one io_context (the control thread); not thread-safe.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,6 +34,10 @@
 #include "tether/util/endpoint.hpp"
 
 namespace tether::sentinel {
+
+// Upper bound on the Sentinels one watcher links to (configured + discovered): a
+// deployment has 3 or 5; the bound keeps a misbehaving peer list from growing links.
+inline constexpr std::size_t kMaxSentinels = 16;
 
 struct WatcherSettings {
   std::string service;
@@ -71,6 +81,8 @@ class Watcher {
   asio::awaitable<void> probe(util::Endpoint candidate);
   asio::awaitable<void> deadline_loop();
   void requery(const std::optional<SentinelId>& sentinel);
+  void add_link(const util::Endpoint& ep);
+  asio::awaitable<void> discover(std::shared_ptr<Link> link);
 
   asio::any_io_executor ex_;
   WatcherSettings settings_;
@@ -79,6 +91,7 @@ class Watcher {
   asio::steady_timer deadline_;
   std::map<SentinelId, std::shared_ptr<Link>> links_;
   bool stopped_ = false;
+  bool cap_noted_ = false;  // kMaxSentinels reached and logged
 };
 
 }  // namespace tether::sentinel

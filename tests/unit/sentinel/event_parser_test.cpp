@@ -144,3 +144,40 @@ TEST_CASE("event_parser: unknown master error") {
   CHECK_FALSE(is_unknown_master_error("NOAUTH Authentication required."));
   CHECK_FALSE(is_unknown_master_error(""));
 }
+
+TEST_CASE("event_parser: SENTINEL SENTINELS entry") {
+  // As Redis 7.0 lists a peer (abridged; the order of fields is not relied on).
+  const std::vector<std::string_view> up = {"name",
+                                            "1f3c5e0b2a",
+                                            "ip",
+                                            "10.0.0.7",
+                                            "port",
+                                            "26380",
+                                            "runid",
+                                            "1f3c5e0b2a",
+                                            "flags",
+                                            "sentinel",
+                                            "link-pending-commands",
+                                            "0"};
+  auto peer = parse_peer_sentinel(up);
+  REQUIRE(peer);
+  CHECK(peer->address.to_string() == "10.0.0.7:26380");
+  CHECK(peer->run_id == "1f3c5e0b2a");
+  CHECK(peer->reachable);
+
+  const std::vector<std::string_view> down = {"flags", "s_down,sentinel", "ip", "10.0.0.8", "port",
+                                              "26381"};
+  peer = parse_peer_sentinel(down);
+  REQUIRE(peer);
+  CHECK_FALSE(peer->reachable);
+  CHECK(peer->run_id.empty());
+
+  const std::vector<std::string_view> disconnected = {"ip",    "10.0.0.8", "port",
+                                                      "26381", "flags",    "sentinel,disconnected"};
+  CHECK_FALSE(parse_peer_sentinel(disconnected)->reachable);
+
+  const std::vector<std::string_view> no_port = {"ip", "10.0.0.8", "runid", "x"};
+  CHECK_FALSE(parse_peer_sentinel(no_port));
+  const std::vector<std::string_view> bad_port = {"ip", "10.0.0.8", "port", "99999"};
+  CHECK_FALSE(parse_peer_sentinel(bad_port));
+}
