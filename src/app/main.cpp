@@ -218,6 +218,14 @@ int run(const tether::config::Config& cfg) {
     if (!s.uses_sentinel()) continue;
     watchers.push_back(std::make_unique<tether::sentinel::Watcher>(
         control_io.get_executor(), watcher_settings(s), pool_callbacks(workers, i)));
+    // What the pools see of the master (-READONLY, a lost connection) reaches the
+    // watcher at once. Set before the workers start; the watcher outlives every call.
+    auto* watcher = watchers.back().get();
+    for (auto& w : workers) {
+      w->pool(i).set_feedback(
+          {[watcher](const tether::util::Endpoint& n) { watcher->upstream_refused(n); },
+           [watcher](const tether::util::Endpoint& n) { watcher->upstream_lost(n); }});
+    }
   }
   for (auto& w : workers)
     w->start();
@@ -239,12 +247,12 @@ int run(const tether::config::Config& cfg) {
     });
     control_thread.join();
   }
-  watchers.clear();
   for (auto& w : workers)
     w->stop();
   for (auto& w : workers)
     w->join();
   workers.clear();
+  watchers.clear();  // after the workers: their pools call into the watchers
   if (admin) admin->stop();
   for (std::size_t i = 0; i < services.size(); ++i) {
     ::close(services[i].listen_fd);

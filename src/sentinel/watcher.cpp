@@ -83,6 +83,14 @@ void Watcher::stop() {
   }
 }
 
+void Watcher::upstream_refused(const util::Endpoint& node) {
+  asio::post(ex_, [this, node] { feed(UpstreamReadonly{node}); });
+}
+
+void Watcher::upstream_lost(const util::Endpoint& node) {
+  asio::post(ex_, [this, node] { feed(UpstreamLost{node}); });
+}
+
 void Watcher::feed(const Event& event) {
   if (stopped_) return;
   for (const auto& action : resolver_.handle(event, Resolver::Clock::now()))

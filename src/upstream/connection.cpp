@@ -24,6 +24,20 @@ void set_nodelay(asio::generic::stream_protocol::socket& s) {
   ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+// Replies by which a node refuses a command without running it because it is not a
+// serving master: a replica (-READONLY for writes, -MASTERDOWN with
+// replica-serve-stale-data no) or a node loading its dataset (-LOADING).
+bool is_refusal(std::string_view reply) {
+  for (std::string_view code : {"-READONLY ", "-LOADING ", "-MASTERDOWN "}) {
+    if (reply.starts_with(code)) return true;
+  }
+  return false;
+}
+
+// sent_ keeps at most this many bytes of answered requests before it is compacted.
+constexpr std::size_t kSentCompactBytes = 64 * 1024;
+constexpr std::size_t kBufferKeepBytes = 1u << 20;
+
 }  // namespace
 
 Connection::Connection(asio::any_io_executor ex, const PoolSettings& settings,
@@ -227,7 +241,7 @@ void Connection::enqueue(const std::shared_ptr<ReplySink>& sink, std::uint64_t s
 }
 
 asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
-  while (state_ == State::ready) {
+  while (state_ == State::ready && !refused_) {
     if (queued_.empty()) {
       error_code ec;
       writer_idle_ = true;
@@ -235,14 +249,23 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       writer_idle_ = false;
       continue;
     }
-    writing_.swap(queued_);
+    // The batch joins sent_ until its replies arrive; with no reply owed that is a swap.
+    compact_sent();
+    const std::size_t start = sent_.size();
+    if (start == 0) {
+      sent_.swap(queued_);
+    } else {
+      sent_.append(queued_);
+    }
+    queued_.clear();
     queued_count_ = 0;
+    // Keep the buffers from pinning a large burst's memory forever.
+    if (queued_.capacity() > kBufferKeepBytes) std::string().swap(queued_);
     writing_active_ = true;
     error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(writing_),
+    co_await asio::async_write(socket_, asio::buffer(sent_.data() + start, sent_.size() - start),
                                asio::redirect_error(use_awaitable, ec));
     writing_active_ = false;
-    writing_.clear();
     if (ec) {
       if (state_ == State::ready) {
         last_error_ = "write to " + settings_.target.to_string() + ": " + ec.message();
@@ -251,10 +274,21 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       }
       break;
     }
-    // Keep the buffers from pinning a large burst's memory forever.
-    if (writing_.capacity() > (1u << 20)) std::string().swap(writing_);
+    compact_sent();
   }
   (void)self;
+}
+
+void Connection::compact_sent() {
+  if (writing_active_) return;  // the socket is reading from sent_
+  if (sent_off_ == sent_.size()) {
+    sent_.clear();
+    sent_off_ = 0;
+    if (sent_.capacity() > kBufferKeepBytes) std::string().swap(sent_);
+  } else if (sent_off_ >= kSentCompactBytes && sent_off_ * 2 >= sent_.size()) {
+    sent_.erase(0, sent_off_);
+    sent_off_ = 0;
+  }
 }
 
 asio::awaitable<void> Connection::read_loop() {
@@ -290,12 +324,18 @@ asio::awaitable<void> Connection::read_loop() {
     if (draining_ && fifo_.empty()) {
       spdlog::info("event=upstream_drained service={} upstream={} conn={} generation={}",
                    settings_.service, target, id_, generation_);
+    } else if (refused_) {
+      spdlog::warn(
+          "event=upstream_refused service={} upstream={} conn={} generation={} "
+          "resent={} error=\"{}\"",
+          settings_.service, target, id_, generation_, retry_.size(), last_error_);
     } else if (closing_) {
       spdlog::info(
           "event=upstream_closed service={} upstream={} conn={} generation={} "
           "inflight={}",
           settings_.service, target, id_, generation_, fifo_.size());
     } else {
+      lost_ = true;
       spdlog::warn(
           "event=upstream_lost service={} upstream={} conn={} generation={} "
           "inflight={} error=\"{}\"",
@@ -325,13 +365,40 @@ bool Connection::deliver_replies() {
           "unexpected reply from " + settings_.target.to_string() + " with no command outstanding";
       return false;
     }
+    const auto reply = view.substr(0, size);
+    if (is_refusal(reply)) {
+      take_back_refused(reply);
+      return false;
+    }
     Owed owed = std::move(fifo_.front());
     fifo_.pop_front();
+    sent_off_ += owed.bytes;
     if (owed.sink->affinity_conn == id_ && owed.sink->affinity_inflight > 0) {
       --owed.sink->affinity_inflight;
     }
-    owed.sink->deliver(owed.slot, view.substr(0, size));
+    owed.sink->deliver(owed.slot, reply);
   }
+}
+
+void Connection::take_back_refused(std::string_view reply) {
+  refused_ = true;
+  const auto line = reply.substr(1, reply.find('\r') - 1);
+  last_error_ = settings_.target.to_string() + " refused a command: " + std::string(line);
+  // Written requests are in sent_ from sent_off_, the rest in queued_; all in FIFO order.
+  const std::size_t written = fifo_.size() - queued_count_;
+  std::size_t offset = sent_off_;
+  retry_.reserve(fifo_.size());
+  for (std::size_t i = 0; i < fifo_.size(); ++i) {
+    if (i == written) offset = 0;
+    auto& o = fifo_[i];
+    const std::string& from = i < written ? sent_ : queued_;
+    if (o.sink->affinity_conn == id_) o.sink->affinity_inflight = 0;
+    retry_.push_back(Unsent{std::move(o.sink), o.slot, from.substr(offset, o.bytes)});
+    offset += o.bytes;
+  }
+  fifo_.clear();
+  queued_.clear();
+  queued_count_ = 0;
 }
 
 void Connection::drain() {
@@ -353,11 +420,13 @@ void Connection::close() {
 void Connection::fail_all() {
   set_state(State::closed);
   wake_.cancel();
-  // The newest queued_count_ entries were never handed to the socket.
-  std::vector<Unsent> unsent;
+  // Refused commands first (they are older), then the newest queued_count_ entries,
+  // which were never handed to the socket.
+  std::vector<Unsent> unsent = std::move(retry_);
+  retry_.clear();
   std::size_t written = fifo_.size() - queued_count_;
   std::size_t offset = 0;
-  unsent.reserve(queued_count_);
+  unsent.reserve(unsent.size() + queued_count_);
   for (std::size_t i = written; i < fifo_.size(); ++i) {
     auto& o = fifo_[i];
     unsent.push_back(Unsent{std::move(o.sink), o.slot, queued_.substr(offset, o.bytes)});

@@ -283,9 +283,14 @@ void Pool::on_ready(Connection& c) {
 
 void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {
   if (!c.last_error().empty()) last_error_ = c.last_error();
+  if (c.generation() == generation_ && !stopped_) {
+    if (c.refused() && feedback_.refused) feedback_.refused(settings_.target);
+    if (c.lost() && feedback_.lost) feedback_.lost(settings_.target);
+  }
   if (unsent.empty()) return;
-  // These never reached a socket: re-dispatch them ahead of anything held later, keeping
-  // their order; their hold deadline starts now.
+  // These did not run (never reached a socket, or the node refused them): re-dispatch
+  // them ahead of anything held later, keeping their order; their hold deadline starts
+  // now.
   // Deadlines stay non-decreasing from the front, which the expiry loop relies on.
   auto deadline = asio::steady_timer::clock_type::now() + settings_.hold_timeout;
   if (!hold_.empty()) deadline = std::min(deadline, hold_.front().deadline);

@@ -71,6 +71,12 @@ class Watcher {
   void start();
   void stop();
 
+  // What a pool (on any thread) saw of `node`: it refused a command (-READONLY & co.), or
+  // a serving connection to it died. Posted to the watcher's executor; the resolver
+  // holds and re-queries the Sentinels if `node` is the current master.
+  void upstream_refused(const util::Endpoint& node);
+  void upstream_lost(const util::Endpoint& node);
+
  private:
   struct Link;
 

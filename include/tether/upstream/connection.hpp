@@ -10,6 +10,12 @@
 // socket are given back to the pool to send elsewhere (they provably did not run); every
 // command already written gets -OUTCOMEUNKNOWN.
 //
+// Refusals (DESIGN promise 3): a reply -READONLY, -LOADING or -MASTERDOWN means the node
+// is no longer a serving master and ran nothing more than reads from that command on.
+// The connection then gives back that command and every one after it (written or not;
+// written bytes are kept in sent_ until their reply arrives) to be sent elsewhere, and
+// closes. The client never sees the refusal.
+//
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
 
@@ -43,7 +49,8 @@ class ConnectionEvents {
   virtual ~ConnectionEvents() = default;
   // The connection finished its handshake and can take work.
   virtual void on_ready(Connection& c) = 0;
-  // The connection died; `unsent` were never written and must be re-dispatched in order.
+  // The connection died; `unsent` did not run (never written, or refused: see refused())
+  // and must be re-dispatched in order.
   virtual void on_lost(Connection& c, std::vector<Unsent> unsent) = 0;
 };
 
@@ -63,7 +70,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> run();
 
   // Ready and not draining: may take new commands.
-  bool accepting() const { return state_ == State::ready && !draining_; }
+  bool accepting() const { return state_ == State::ready && !draining_ && !refused_; }
   bool ready() const { return state_ == State::ready; }
 
   // Appends one complete request. Precondition: accepting().
@@ -79,6 +86,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t inflight() const { return fifo_.size(); }
   // Why the last dial or handshake failed, for logs and -NOMASTER replies.
   const std::string& last_error() const { return last_error_; }
+  // The node refused a command (-READONLY, -LOADING, -MASTERDOWN): it is not a serving
+  // master. Set before on_lost.
+  bool refused() const { return refused_; }
+  // A ready connection died without close() or drain() asking for it. Set before on_lost.
+  bool lost() const { return lost_; }
 
  private:
   enum class State { connecting, ready, closed };
@@ -94,6 +106,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> read_loop();
   // Frames complete replies in the read buffer and hands each to its owner.
   bool deliver_replies();
+  // A refusal arrived for the FIFO's front: moves it and everything after it to retry_.
+  void take_back_refused(std::string_view reply);
+  void compact_sent();
   void fail_all();
   void set_state(State s);
   void fail(std::string why);
@@ -113,10 +128,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writer_idle_ = false;  // the write loop waits on wake_
   bool timed_out_ = false;
   bool closing_ = false;  // close() was called: not a failure
+  bool refused_ = false;  // see refused()
+  bool lost_ = false;     // see lost()
 
-  std::string queued_;            // requests not yet handed to the socket
-  std::string writing_;           // requests being written now
+  std::string queued_;  // requests not yet handed to the socket
+  // Requests handed to the socket whose replies are still owed, oldest at sent_off_; the
+  // batch being written is its tail. Not moved while a write is active.
+  std::string sent_;
+  std::size_t sent_off_ = 0;
   std::size_t queued_count_ = 0;  // the last queued_count_ entries of fifo_ are in queued_
+  std::vector<Unsent> retry_;     // refused and later commands, for on_lost
   std::deque<Owed> fifo_;
 
   std::vector<char> rbuf_;

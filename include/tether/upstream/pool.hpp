@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,14 @@ class Pool final : public ConnectionEvents {
   // releases them to the current target; retarget() to the new one.
   void pause(std::string reason);
   void resume();
+  // What the pool learns about its current target that the Sentinel watcher wants to
+  // know at once (DESIGN: "an upstream -READONLY or a lost master connection triggers an
+  // immediate re-query"). Invoked on the pool's executor; unset members are skipped.
+  struct Feedback {
+    std::function<void(const util::Endpoint&)> refused;  // a command got -READONLY & co.
+    std::function<void(const util::Endpoint&)> lost;     // a serving connection died
+  };
+  void set_feedback(Feedback feedback) { feedback_ = std::move(feedback); }
   // Why no upstream is available, for -NOMASTER replies while none is (e.g. what the
   // Sentinels said); replaced by connection errors as they happen.
   void set_unavailable_reason(std::string reason);
@@ -120,6 +129,7 @@ class Pool final : public ConnectionEvents {
   double gauge_held_bytes_ = 0;
   asio::steady_timer expire_timer_;
   std::string last_error_;
+  Feedback feedback_;
 };
 
 }  // namespace tether::upstream

@@ -318,3 +318,40 @@ TEST_CASE("retarget(abandon): in-flight commands on the old master get OUTCOMEUN
   CHECK(direct(new_master.port(), "GET k") == "new");
   f.finish(pool);
 }
+
+TEST_CASE(
+    "a master turned replica: refused commands run once on the next master, never -READONLY") {
+  RedisProcess old_master;
+  RedisProcess new_master;
+  Fixture f;
+  auto s = f.settings(old_master.port());
+  s.size = 1;  // one connection: the whole pipeline below shares it
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  int refused = 0;
+  pool.set_feedback({[&](const tether::util::Endpoint&) { ++refused; }, nullptr});
+  pool.start();
+  CHECK(f.reply(f.send(pool, {"SET", "k", "10"})) == "+OK\r\n");
+  // The node is demoted under the pool (as Sentinel does to a returning old master). A
+  // pipeline after it: INCRs refused with -READONLY, the GET executed by the replica; the
+  // GET comes after a refusal, so it runs again on the next master too.
+  direct(old_master.port(), ("REPLICAOF 127.0.0.1 " + std::to_string(new_master.port())).c_str());
+  std::vector<std::uint64_t> incrs;
+  for (int i = 0; i < 5; ++i)
+    incrs.push_back(f.send(pool, {"INCR", "k"}));
+  auto get = f.send(pool, {"GET", "k"});
+  f.run_until([&] { return refused > 0 && pool.held_commands() == 6; });
+  CHECK(refused == 1);
+  CHECK(f.sink->replies.size() == 1);  // only SET's: no -READONLY, no replica's GET
+  CHECK(pool.held_commands() == 6);
+  // Reconnecting to the demoted node fails at ROLE; the commands stay held until the
+  // pool has a master again.
+  f.run_until([] { return false; }, 200ms);
+  CHECK(f.sink->replies.size() == 1);
+  CHECK(direct(new_master.port(), "SET k 100") == "OK");
+  pool.retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(new_master.port())));
+  for (int i = 0; i < 5; ++i)
+    CHECK(f.reply(incrs[static_cast<std::size_t>(i)]) == ":" + std::to_string(101 + i) + "\r\n");
+  CHECK(f.reply(get) == "$3\r\n105\r\n");
+  CHECK(direct(new_master.port(), "GET k") == "105");  // each INCR ran exactly once
+  f.finish(pool);
+}
