@@ -10,6 +10,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -146,10 +148,13 @@ tether::sentinel::WatcherCallbacks pool_callbacks(
     }
   };
   tether::sentinel::WatcherCallbacks cb;
-  cb.retarget = [each_pool](const tether::util::Endpoint& master) {
+  cb.retarget = [each_pool](const tether::util::Endpoint& master,
+                            std::optional<std::chrono::steady_clock::time_point> began) {
     // A Sentinel switch means the old master lost its mastership: abandon it.
-    each_pool([master](tether::upstream::Pool& p) {
-      p.retarget(master, tether::upstream::Pool::RetargetMode::abandon);
+    std::optional<tether::upstream::Pool::FailoverTimer> timer;
+    if (began) timer = {*began, std::make_shared<std::atomic<bool>>(false)};
+    each_pool([master, timer](tether::upstream::Pool& p) {
+      p.retarget(master, tether::upstream::Pool::RetargetMode::abandon, timer);
     });
   };
   cb.hold = [each_pool](const std::string& reason) {
@@ -217,7 +222,8 @@ int run(const tether::config::Config& cfg) {
     const auto& s = cfg.services[i];
     if (!s.uses_sentinel()) continue;
     watchers.push_back(std::make_unique<tether::sentinel::Watcher>(
-        control_io.get_executor(), watcher_settings(s), pool_callbacks(workers, i)));
+        control_io.get_executor(), watcher_settings(s), pool_callbacks(workers, i),
+        metrics.service(i)));
     // What the pools see of the master (-READONLY, a lost connection) reaches the
     // watcher at once. Set before the workers start; the watcher outlives every call.
     auto* watcher = watchers.back().get();

@@ -2,6 +2,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -37,6 +38,16 @@ std::string_view upstream_state_name(UpstreamState s) {
       break;
   }
   return "unknown";
+}
+
+MasterInfo::MasterInfo(prometheus::Family<prometheus::Gauge>& family, std::string service)
+    : family_(family), service_(std::move(service)) {}
+
+void MasterInfo::set(const std::string& address, const std::string& epoch) {
+  std::lock_guard lock(mu_);
+  if (current_) family_.Remove(current_);
+  current_ = &family_.Add({{"service", service_}, {"address", address}, {"epoch", epoch}});
+  current_->Set(1);
 }
 
 void ServiceMetrics::closed(CloseReason r) const {
@@ -103,6 +114,43 @@ Metrics::Metrics(const std::vector<std::string>& services)
                       .Name("redis_tether_hold_expired_total")
                       .Help("Held commands answered NOMASTER after hold.timeout")
                       .Register(*registry_);
+  auto& resent = BuildCounter()
+                     .Name("redis_tether_commands_resent_total")
+                     .Help(
+                         "Commands a node refused as no longer master (READONLY, LOADING, "
+                         "MASTERDOWN), held and sent again")
+                     .Register(*registry_);
+  auto& switches = BuildCounter()
+                       .Name("redis_tether_master_switches_total")
+                       .Help("Sentinel master switches followed (start-up not counted)")
+                       .Register(*registry_);
+  auto& master_info = BuildGauge()
+                          .Name("redis_tether_master_info")
+                          .Help("The master the proxy writes to (1), with its config-epoch")
+                          .Register(*registry_);
+  auto& reachable = BuildGauge()
+                        .Name("redis_tether_sentinels_reachable")
+                        .Help("Sentinels the watcher is connected and subscribed to")
+                        .Register(*registry_);
+  auto& hold_active = BuildGauge()
+                          .Name("redis_tether_failover_hold_active")
+                          .Help("1 while a failover holds new commands off the old master")
+                          .Register(*registry_);
+  auto& hold_seconds = prometheus::BuildHistogram()
+                           .Name("redis_tether_failover_hold_duration_seconds")
+                           .Help(
+                               "How long each failover hold lasted (until the switch or "
+                               "the release to the old master)")
+                           .Register(*registry_);
+  auto& failover_seconds =
+      prometheus::BuildHistogram()
+          .Name("redis_tether_failover_duration_seconds")
+          .Help(
+              "From a failover's first event (the hold, or the switch when none came "
+              "first) to the first reply from the new master through the proxy")
+          .Register(*registry_);
+  const prometheus::Histogram::BucketBoundaries buckets{0.001, 0.005, 0.01, 0.05, 0.1, 0.25,
+                                                        0.5,   1,     2.5,  5,    10,  30};
 
   services_.reserve(services.size());
   for (const auto& name : services) {
@@ -135,6 +183,14 @@ Metrics::Metrics(const std::vector<std::string>& services)
     m.held_commands = &held.Add(s);
     m.held_bytes = &held_bytes.Add(s);
     m.hold_expired = &expired.Add(s);
+    m.commands_resent = &resent.Add(s);
+    m.master_switches = &switches.Add(s);
+    m.sentinels_reachable = &reachable.Add(s);
+    m.failover_hold_active = &hold_active.Add(s);
+    m.failover_hold_seconds = &hold_seconds.Add(s, buckets);
+    m.failover_seconds = &failover_seconds.Add(s, buckets);
+    master_infos_.push_back(std::make_unique<MasterInfo>(master_info, name));
+    m.master_info = master_infos_.back().get();
     services_.push_back(m);
   }
 }

@@ -40,10 +40,12 @@ struct Watcher::Link {
   std::string run_id;         // SENTINEL MYID, once known: tells a peer list's entries apart
 };
 
-Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks)
+Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks,
+                 const metrics::ServiceMetrics& metrics)
     : ex_(ex),
       settings_(std::move(settings)),
       callbacks_(std::move(callbacks)),
+      metrics_(metrics),
       resolver_(
           [&] {
             ResolverSettings r;
@@ -95,6 +97,7 @@ void Watcher::feed(const Event& event) {
   if (stopped_) return;
   for (const auto& action : resolver_.handle(event, Resolver::Clock::now()))
     perform(action);
+  metrics_.sentinels_reachable->Set(static_cast<double>(resolver_.sentinels_up()));
   deadline_.cancel();  // the deadline loop re-arms on next_deadline()
 }
 
@@ -105,13 +108,25 @@ void Watcher::perform(const Action& action) {
         using T = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<T, Retarget>) {
           spdlog::info("{} service={}", line, settings_.service);
-          callbacks_.retarget(a.master);
+          std::optional<std::chrono::steady_clock::time_point> began;
+          if (a.cause != RetargetCause::startup)
+            began = hold_began_.value_or(std::chrono::steady_clock::now());
+          end_hold_metrics();
+          if (a.cause != RetargetCause::startup) metrics_.master_switches->Increment();
+          metrics_.master_info->set(a.master.to_string(),
+                                    a.epoch ? std::to_string(*a.epoch) : std::string());
+          callbacks_.retarget(a.master, began);
         } else if constexpr (std::is_same_v<T, Hold>) {
           spdlog::info("{} service={}", line, settings_.service);
+          if (!hold_began_) {
+            hold_began_ = std::chrono::steady_clock::now();
+            metrics_.failover_hold_active->Set(1);
+          }
           callbacks_.hold("failover of " + settings_.master_name + " in progress (" +
                           std::string(to_string(a.cause)) + ")");
         } else if constexpr (std::is_same_v<T, ReleaseHold>) {
           spdlog::info("{} service={}", line, settings_.service);
+          end_hold_metrics();
           callbacks_.release();
         } else if constexpr (std::is_same_v<T, Probe>) {
           spdlog::info("{} service={}", line, settings_.service);
@@ -127,6 +142,14 @@ void Watcher::perform(const Action& action) {
         }
       },
       action);
+}
+
+void Watcher::end_hold_metrics() {
+  if (!hold_began_) return;
+  const std::chrono::duration<double> held = std::chrono::steady_clock::now() - *hold_began_;
+  metrics_.failover_hold_seconds->Observe(held.count());
+  metrics_.failover_hold_active->Set(0);
+  hold_began_.reset();
 }
 
 void Watcher::requery(const std::optional<SentinelId>& sentinel) {

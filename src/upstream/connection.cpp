@@ -377,6 +377,10 @@ bool Connection::deliver_replies() {
       --owed.sink->affinity_inflight;
     }
     owed.sink->deliver(owed.slot, reply);
+    if (!replied_) {
+      replied_ = true;
+      events_.on_first_reply(*this);
+    }
   }
 }
 
@@ -396,6 +400,7 @@ void Connection::take_back_refused(std::string_view reply) {
     retry_.push_back(Unsent{std::move(o.sink), o.slot, from.substr(offset, o.bytes)});
     offset += o.bytes;
   }
+  metrics_.commands_resent->Increment(static_cast<double>(retry_.size()));
   fifo_.clear();
   queued_.clear();
   queued_count_ = 0;

@@ -47,8 +47,10 @@ void Pool::set_unavailable_reason(std::string reason) {
   if (accepting_connections() == 0) last_error_ = std::move(reason);
 }
 
-void Pool::retarget(const util::Endpoint& target, RetargetMode mode) {
+void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
+                    std::optional<FailoverTimer> timer) {
   if (stopped_) return;
+  failover_timer_ = std::move(timer);
   spdlog::info("event=upstream_retarget service={} from={} to={} generation={}", settings_.service,
                target_text(settings_.target), target.to_string(), generation_ + 1);
   last_error_ = "no connection to " + target.to_string() + " is ready yet";
@@ -279,6 +281,16 @@ void Pool::on_ready(Connection& c) {
   }
   last_error_.clear();
   flush_hold();
+}
+
+void Pool::on_first_reply(Connection& c) {
+  if (!failover_timer_ || c.generation() != generation_) return;
+  if (!failover_timer_->observed->exchange(true)) {
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - failover_timer_->began;
+    metrics_.failover_seconds->Observe(took.count());
+  }
+  failover_timer_.reset();
 }
 
 void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {

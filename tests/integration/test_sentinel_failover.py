@@ -130,6 +130,23 @@ def assert_no_disconnect(v):
     assert v.failure is None, v.failure
 
 
+def check_failover_metrics(m, sw, switches, held):
+    """/metrics after a failover: the switch counted, the new master as the only
+    master_info series (with the epoch), no hold left active, one failover duration
+    observed per switch, every Sentinel reachable."""
+    assert m.require("redis_tether_master_switches_total") == switches
+    info = [dict(ls) for (n, ls), v in m.series.items()
+            if n == "redis_tether_master_info" and v == 1]
+    assert [i["address"] for i in info] == [f"{sw.new[0]}:{sw.new[1]}"], info
+    if sw.epoch is not None:
+        assert info[0]["epoch"] in ("", str(sw.epoch)), (info, sw.epoch)
+    assert m.require("redis_tether_failover_hold_active") == 0
+    assert m.require("redis_tether_failover_duration_seconds_count") == switches
+    assert m.require("redis_tether_failover_duration_seconds_sum") < 30 * switches
+    assert (m.require("redis_tether_failover_hold_duration_seconds_count") >= 1) == held
+    assert m.require("redis_tether_sentinels_reachable") == 3
+
+
 def start_recorder(proxy, prefix=""):
     rec = WriteRecorder(proxy.address, max_seconds=90, reply_timeout=REPLY_TIMEOUT_S,
                         key_prefix=prefix).start()
@@ -207,6 +224,7 @@ def test_kill_master_then_old_master_restarts(make_topology, make_proxy):  # noq
     lat = promoted_to_ack(rec, sw, t_kill + SLACK_S)
     report("kill", v, m, f"+promoted-slave -> first ack {ms(lat)}, "
            f"kill -> +promoted-slave {ms(sw.t_promoted and sw.t_promoted - t_kill)}")
+    check_failover_metrics(m, sw, len(topo.switches_since(t_kill)), held=True)
     assert_no_disconnect(v)
     # Only the command in flight at the kill (the client is serial: at most one).
     # A second switch (Sentinel failing over again) may catch one more in flight.
@@ -273,6 +291,7 @@ def test_planned_failover_costs_nothing(make_topology, make_proxy):  # noqa: F81
     m = assert_no_client_closed(proxy)
     lat = promoted_to_ack(rec, sw, sw.t_promoted or sw.t_switch)
     report("planned", v, m, f"+promoted-slave -> first ack {ms(lat)}")
+    check_failover_metrics(m, sw, len(topo.switches_since(t_failover)), held=True)
     assert_no_disconnect(v)
     assert not v.errors_by_code, v.summary()
     assert not v.missing_sets and not v.incr_backwards and v.counter_deficit <= 0, v.summary()

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +20,9 @@
 #include "tether/resp/error_replies.hpp"
 
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 
 namespace prometheus {
 class Registry;
@@ -41,6 +44,21 @@ std::string_view close_reason_name(CloseReason r);
 enum class UpstreamState : std::uint8_t { connecting, ready, draining, kCount };
 std::string_view upstream_state_name(UpstreamState s);
 
+// redis_tether_master_info{service,address,epoch} = 1 for the current master only: the
+// one series whose labels change at run time (one per master switch, the old one removed).
+class MasterInfo {
+ public:
+  MasterInfo(prometheus::Family<prometheus::Gauge>& family, std::string service);
+  // Thread-safe. `epoch` is the config-epoch, or "" when not known exactly.
+  void set(const std::string& address, const std::string& epoch);
+
+ private:
+  std::mutex mu_;
+  prometheus::Family<prometheus::Gauge>& family_;
+  std::string service_;
+  prometheus::Gauge* current_ = nullptr;
+};
+
 struct ServiceMetrics {
   prometheus::Gauge* client_connections = nullptr;
   prometheus::Counter* client_accepted = nullptr;
@@ -56,6 +74,15 @@ struct ServiceMetrics {
   prometheus::Gauge* held_commands = nullptr;
   prometheus::Gauge* held_bytes = nullptr;
   prometheus::Counter* hold_expired = nullptr;
+  // Refused by a node that is no longer a serving master (-READONLY & co.), sent again.
+  prometheus::Counter* commands_resent = nullptr;
+  // Sentinel mode; they stay 0 (and master_info absent) for a fixed upstream.
+  prometheus::Counter* master_switches = nullptr;
+  prometheus::Gauge* sentinels_reachable = nullptr;
+  prometheus::Gauge* failover_hold_active = nullptr;
+  prometheus::Histogram* failover_hold_seconds = nullptr;
+  prometheus::Histogram* failover_seconds = nullptr;
+  MasterInfo* master_info = nullptr;
 
   void closed(CloseReason r) const;
   void error_reply(resp::ErrorCode c) const;
@@ -79,6 +106,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<ServiceMetrics> services_;
+  std::vector<std::unique_ptr<MasterInfo>> master_infos_;
 };
 
 }  // namespace tether::metrics

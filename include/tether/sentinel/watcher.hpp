@@ -26,9 +26,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "tether/metrics/metrics.hpp"
 #include "tether/sentinel/resolver.hpp"
 #include "tether/util/asio.hpp"
 #include "tether/util/endpoint.hpp"
@@ -55,7 +57,13 @@ struct WatcherSettings {
 };
 
 struct WatcherCallbacks {
-  std::function<void(const util::Endpoint& master)> retarget;
+  // `failover_began`: when the hold for this failover started, or now when the switch
+  // came first; none for the first master at start-up. For
+  // redis_tether_failover_duration_seconds, which the pools observe at the first reply
+  // from the new master.
+  std::function<void(const util::Endpoint& master,
+                     std::optional<std::chrono::steady_clock::time_point> failover_began)>
+      retarget;
   std::function<void(const std::string& reason)> hold;
   std::function<void()> release;
   std::function<void(const std::string& reason)> no_master;
@@ -63,7 +71,9 @@ struct WatcherCallbacks {
 
 class Watcher {
  public:
-  Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks);
+  // `metrics` (the service's; master, Sentinel and hold series) must outlive the watcher.
+  Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks,
+          const metrics::ServiceMetrics& metrics);
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
@@ -82,6 +92,7 @@ class Watcher {
 
   void feed(const Event& event);
   void perform(const Action& action);
+  void end_hold_metrics();
   asio::awaitable<void> run_link(std::shared_ptr<Link> link);
   asio::awaitable<void> poll_loop(std::shared_ptr<Link> link, std::uint64_t session);
   asio::awaitable<void> probe(util::Endpoint candidate);
@@ -93,6 +104,8 @@ class Watcher {
   asio::any_io_executor ex_;
   WatcherSettings settings_;
   WatcherCallbacks callbacks_;
+  const metrics::ServiceMetrics& metrics_;
+  std::optional<std::chrono::steady_clock::time_point> hold_began_;  // a Hold is in force
   Resolver resolver_;
   asio::steady_timer deadline_;
   std::map<SentinelId, std::shared_ptr<Link>> links_;

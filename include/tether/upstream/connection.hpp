@@ -49,6 +49,8 @@ class ConnectionEvents {
   virtual ~ConnectionEvents() = default;
   // The connection finished its handshake and can take work.
   virtual void on_ready(Connection& c) = 0;
+  // The first reply to a command arrived on this connection (once per connection).
+  virtual void on_first_reply(Connection& c) = 0;
   // The connection died; `unsent` did not run (never written, or refused: see refused())
   // and must be re-dispatched in order.
   virtual void on_lost(Connection& c, std::vector<Unsent> unsent) = 0;
@@ -130,6 +132,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;  // close() was called: not a failure
   bool refused_ = false;  // see refused()
   bool lost_ = false;     // see lost()
+  bool replied_ = false;  // on_first_reply was called
 
   std::string queued_;  // requests not yet handed to the socket
   // Requests handed to the socket whose replies are still owed, oldest at sent_off_; the

@@ -17,10 +17,13 @@
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,8 +55,16 @@ class Pool final : public ConnectionEvents {
     // -OUTCOMEUNKNOWN, commands never written go to the new target.
     abandon,
   };
+  // redis_tether_failover_duration_seconds: from `began` to the first reply from the new
+  // target; observed once per failover by whichever worker's pool gets it first (the
+  // pools of one service on all workers share `observed`).
+  struct FailoverTimer {
+    std::chrono::steady_clock::time_point began;
+    std::shared_ptr<std::atomic<bool>> observed;
+  };
   // Sends later commands to `target`.
-  void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain);
+  void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain,
+                std::optional<FailoverTimer> timer = std::nullopt);
   // Stops giving new commands to the current connections (a failover has begun): they
   // are held, bounded as usual, while commands already in flight complete. resume()
   // releases them to the current target; retarget() to the new one.
@@ -88,6 +99,7 @@ class Pool final : public ConnectionEvents {
 
   // ConnectionEvents
   void on_ready(Connection& c) override;
+  void on_first_reply(Connection& c) override;
   void on_lost(Connection& c, std::vector<Unsent> unsent) override;
 
  private:
@@ -130,6 +142,7 @@ class Pool final : public ConnectionEvents {
   asio::steady_timer expire_timer_;
   std::string last_error_;
   Feedback feedback_;
+  std::optional<FailoverTimer> failover_timer_;  // until the new target's first reply
 };
 
 }  // namespace tether::upstream
