@@ -226,11 +226,13 @@ def test_kill_master_then_old_master_restarts(make_topology, make_proxy):  # noq
            f"kill -> +promoted-slave {ms(sw.t_promoted and sw.t_promoted - t_kill)}")
     check_failover_metrics(m, sw, len(topo.switches_since(t_kill)), held=True)
     assert_no_disconnect(v)
-    # Only the command in flight at the kill (the client is serial: at most one).
-    # A second switch (Sentinel failing over again) may catch one more in flight.
+    # Only commands in flight at the kill: the client is serial, so the one written to
+    # the dying connection, and rarely the next, when the client sends it before the
+    # proxy has seen its other connection to the dead master close. A second switch
+    # (Sentinel failing over again) may catch as many again.
     switches = len(topo.switches_since(t_kill))
     assert set(v.errors_by_code) <= {"OUTCOMEUNKNOWN"}, v.summary()
-    assert v.errors_by_code["OUTCOMEUNKNOWN"] <= switches, v.summary()
+    assert v.errors_by_code["OUTCOMEUNKNOWN"] <= 2 * switches, v.summary()
     unknown = [r for r in rec.records if r.outcome == "error"]
     assert switches > 1 or all(r.t_sent < t_kill + SLACK_S for r in unknown), unknown
     # Lost: only SETs the dead master acknowledged (before the kill) and never replicated.
