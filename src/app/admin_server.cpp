@@ -25,8 +25,9 @@ std::string response(int code, std::string_view status, std::string_view type,
 
 }  // namespace
 
-AdminServer::AdminServer(const util::Endpoint& listen, const metrics::Metrics& metrics)
-    : metrics_(metrics), acceptor_(io_) {
+AdminServer::AdminServer(const util::Endpoint& listen, const metrics::Metrics& metrics,
+                         const StatusBoard& status)
+    : metrics_(metrics), status_(status), acceptor_(io_) {
   if (listen.kind != util::Endpoint::Kind::tcp) {
     throw std::runtime_error("admin.listen must be a TCP address");
   }
@@ -80,8 +81,18 @@ asio::awaitable<void> AdminServer::serve(asio::ip::tcp::socket socket) {
   } else {
     auto line_end = head.find("\r\n");
     std::string_view line(head.data(), line_end);
-    if (line.starts_with("GET /metrics ") || line == "GET /metrics") {
+    auto is = [&](std::string_view path) {
+      return line == "GET " + std::string(path) ||
+             line.starts_with("GET " + std::string(path) + " ");
+    };
+    if (is("/metrics")) {
       out = response(200, "OK", "text/plain; version=0.0.4", metrics_.serialize());
+    } else if (is("/health")) {
+      const auto h = status_.health();
+      out = h.ok ? response(200, "OK", "text/plain", h.text)
+                 : response(503, "Service Unavailable", "text/plain", h.text);
+    } else if (is("/status")) {
+      out = response(200, "OK", "application/json", status_.status_json());
     } else if (line.starts_with("GET ")) {
       out = response(404, "Not Found", "text/plain", "not found\n");
     } else {

@@ -198,10 +198,18 @@ int run(const tether::config::Config& cfg) {
     services.push_back(std::move(r));
   }
 
+  std::vector<tether::app::StatusBoard::ServiceInfo> board_services;
+  for (const auto& s : cfg.services) {
+    board_services.push_back({s.name, s.listen.to_string(),
+                              s.uses_sentinel() ? std::string() : s.upstream.to_string(),
+                              s.master_name});
+  }
+  tether::app::StatusBoard board(std::move(board_services), metrics);
+
   std::unique_ptr<tether::app::AdminServer> admin;
   if (cfg.admin.listen) {
     try {
-      admin = std::make_unique<tether::app::AdminServer>(*cfg.admin.listen, metrics);
+      admin = std::make_unique<tether::app::AdminServer>(*cfg.admin.listen, metrics, board);
     } catch (const std::exception& e) {
       spdlog::critical("event=admin_listen_failed error=\"{}\"", e.what());
       return 1;
@@ -221,9 +229,12 @@ int run(const tether::config::Config& cfg) {
   for (std::size_t i = 0; i < cfg.services.size(); ++i) {
     const auto& s = cfg.services[i];
     if (!s.uses_sentinel()) continue;
+    auto callbacks = pool_callbacks(workers, i);
+    callbacks.state = [&board, i](tether::sentinel::WatcherState state) {
+      board.update(i, std::move(state));
+    };
     watchers.push_back(std::make_unique<tether::sentinel::Watcher>(
-        control_io.get_executor(), watcher_settings(s), pool_callbacks(workers, i),
-        metrics.service(i)));
+        control_io.get_executor(), watcher_settings(s), std::move(callbacks), metrics.service(i)));
     // What the pools see of the master (-READONLY, a lost connection) reaches the
     // watcher at once. Set before the workers start; the watcher outlives every call.
     auto* watcher = watchers.back().get();

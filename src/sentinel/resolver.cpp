@@ -67,6 +67,21 @@ std::size_t Resolver::sentinels_up() const {
                     [](const auto& s) { return s.second.link == Link::up; }));
 }
 
+std::vector<Resolver::SentinelReport> Resolver::sentinel_reports() const {
+  std::vector<SentinelReport> out;
+  out.reserve(sentinels_.size());
+  for (const auto& [id, v] : sentinels_) {
+    SentinelReport r{id, v.link == Link::up, {}};
+    if (v.link == Link::never) r.problem = "not connected yet";
+    if (v.link == Link::down && v.failure) {
+      r.problem = std::string(to_string(*v.failure));
+      if (!v.failure_detail.empty()) r.problem += ": " + v.failure_detail;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 Resolver::SentinelView& Resolver::view(const SentinelId& id) {
   return sentinels_[id];
 }

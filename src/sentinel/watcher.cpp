@@ -98,6 +98,10 @@ void Watcher::feed(const Event& event) {
   for (const auto& action : resolver_.handle(event, Resolver::Clock::now()))
     perform(action);
   metrics_.sentinels_reachable->Set(static_cast<double>(resolver_.sentinels_up()));
+  if (callbacks_.state) {
+    callbacks_.state(WatcherState{resolver_.phase(), resolver_.master(), resolver_.epoch(),
+                                  resolver_.sentinel_reports()});
+  }
   deadline_.cancel();  // the deadline loop re-arms on next_deadline()
 }
 

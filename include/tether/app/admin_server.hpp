@@ -1,6 +1,9 @@
 // AdminServer: the operator's HTTP port (loopback by default).
 //
 //   GET /metrics ──► Metrics::serialize() (Prometheus text format 0.0.4)
+//   GET /health  ──► 200 "ok" lines while every service has a verified master, else 503
+//                    with one line per service saying why (StatusBoard::health)
+//   GET /status  ──► JSON per service: master, epoch, phase, Sentinels, hold, clients
 //
 // A deliberately small HTTP/1.0-style server: one request per connection, request head
 // bounded (kMaxRequestHead), responses closed after writing. Runs on its own thread and
@@ -11,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "tether/app/status_board.hpp"
 #include "tether/metrics/metrics.hpp"
 #include "tether/util/asio.hpp"
 #include "tether/util/endpoint.hpp"
@@ -20,7 +24,8 @@ namespace tether::app {
 class AdminServer {
  public:
   // Binds at construction (throws std::runtime_error naming the address on failure).
-  AdminServer(const util::Endpoint& listen, const metrics::Metrics& metrics);
+  AdminServer(const util::Endpoint& listen, const metrics::Metrics& metrics,
+              const StatusBoard& status);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -33,6 +38,7 @@ class AdminServer {
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
 
   const metrics::Metrics& metrics_;
+  const StatusBoard& status_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   std::thread thread_;

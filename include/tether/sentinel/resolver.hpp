@@ -102,6 +102,13 @@ class Resolver {
   // The current master's configuration epoch, when known exactly.
   std::optional<Epoch> epoch() const;
   std::size_t sentinels_up() const;
+  // Every Sentinel known (configured or heard from), for /status.
+  struct SentinelReport {
+    SentinelId id;
+    bool up = false;
+    std::string problem;  // why it is not up ("unreachable: …"), else empty
+  };
+  std::vector<SentinelReport> sentinel_reports() const;
 
  private:
   enum class Link { never, up, down };

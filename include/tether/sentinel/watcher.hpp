@@ -56,6 +56,14 @@ struct WatcherSettings {
   std::chrono::milliseconds reconnect_max{2000};
 };
 
+// What /status and /health show of a Sentinel-managed service.
+struct WatcherState {
+  Phase phase = Phase::starting;
+  std::optional<util::Endpoint> master;
+  std::optional<Epoch> epoch;
+  std::vector<Resolver::SentinelReport> sentinels;
+};
+
 struct WatcherCallbacks {
   // `failover_began`: when the hold for this failover started, or now when the switch
   // came first; none for the first master at start-up. For
@@ -67,6 +75,8 @@ struct WatcherCallbacks {
   std::function<void(const std::string& reason)> hold;
   std::function<void()> release;
   std::function<void(const std::string& reason)> no_master;
+  // After every event the resolver handled (optional).
+  std::function<void(WatcherState)> state;
 };
 
 class Watcher {
