@@ -147,17 +147,20 @@ std::optional<PollAnswer> parse_master_reply(std::string_view sentinel,
   std::optional<std::string_view> ip;
   std::optional<std::string_view> port;
   std::optional<std::string_view> epoch;
+  std::string_view flags;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     if (fields[i] == "ip") ip = fields[i + 1];
     if (fields[i] == "port") port = fields[i + 1];
     if (fields[i] == "config-epoch") epoch = fields[i + 1];
+    if (fields[i] == "flags") flags = fields[i + 1];
   }
   if (!ip || !port || !epoch) return fail("SENTINEL MASTER reply lacks ip, port or config-epoch");
   const auto addr = endpoint(*ip, *port);
   if (!addr) return fail("SENTINEL MASTER reply has a malformed ip or port");
   const auto config_epoch = number<Epoch>(*epoch);
   if (!config_epoch) return fail("SENTINEL MASTER reply has a malformed config-epoch");
-  return PollAnswer{SentinelId(sentinel), *addr, *config_epoch};
+  return PollAnswer{SentinelId(sentinel), *addr, *config_epoch,
+                    flags.find("failover_in_progress") != std::string_view::npos};
 }
 
 std::optional<PeerSentinel> parse_peer_sentinel(std::span<const std::string_view> fields) {

@@ -169,7 +169,8 @@ void Resolver::on(const PollAnswer& e, TimePoint) {
   switch (classify(e.master, e.config_epoch)) {
     case Claim::same:
       v.last_stale_noted.clear();
-      adopt_epoch(e.config_epoch);
+      // Mid-failover the leader pairs our (old) master with the new epoch: not adopted.
+      if (!e.failover_in_progress) adopt_epoch(e.config_epoch);
       break;
     case Claim::stale:
       note_stale(e.sentinel, e.master, e.config_epoch);

@@ -132,10 +132,18 @@ struct SwitchMaster {
 // The Sentinel's configuration: master address and config-epoch. The poll must use
 // SENTINEL MASTER (not get-master-addr-by-name, which has no epoch): comparing epochs is
 // how a stale Sentinel is recognised.
+//
+// failover_in_progress (the reply's flags say so): the leader of a failover gives the
+// master record its attempt's epoch at +promoted-slave, while the address stays the old
+// master's until +switch-master. That epoch belongs to the promoted replica's
+// configuration, so such an answer naming the old master must not be taken as "the old
+// master at the new epoch" (which would make every later claim of the new master at that
+// epoch look stale).
 struct PollAnswer {
   SentinelId sentinel;
   util::Endpoint master;
   Epoch config_epoch = 0;
+  bool failover_in_progress = false;
   friend bool operator==(const PollAnswer&, const PollAnswer&) = default;
 };
 

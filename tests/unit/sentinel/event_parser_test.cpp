@@ -122,6 +122,14 @@ TEST_CASE("event_parser: SENTINEL MASTER reply") {
   REQUIRE(answer);
   CHECK(*answer == PollAnswer{kS, ep("10.0.0.2", 6380), 6});
 
+  // The leader between +promoted-slave and +switch-master.
+  const std::vector<std::string_view> mid_failover = {
+      "ip",           "10.0.0.1", "port", "6379", "flags", "master,failover_in_progress",
+      "config-epoch", "7"};
+  answer = parse_master_reply(kS, mid_failover, &why);
+  REQUIRE(answer);
+  CHECK(*answer == PollAnswer{kS, ep("10.0.0.1", 6379), 7, true});
+
   const std::vector<std::string_view> no_epoch = {"name",     "mymaster", "ip",
                                                   "10.0.0.2", "port",     "6380"};
   CHECK_FALSE(parse_master_reply(kS, no_epoch, &why));

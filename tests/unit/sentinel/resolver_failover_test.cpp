@@ -277,3 +277,24 @@ TEST_CASE("resolver: a newer configuration naming the current master drops the c
   CHECK(h.advance(kHoldBound) ==
         Actions{ReleaseHold{ReleaseCause::hold_bound}, requery_all(RequeryCause::hold_bound)});
 }
+
+TEST_CASE("resolver: the leader's mid-failover answer (old address, new epoch) is not adopted") {
+  // Seen with a proxy whose ROLE probes fail (wrong upstream password): the leader's
+  // SENTINEL MASTER between +promoted-slave and +switch-master names the old master with
+  // the attempt's epoch. Taking that as "A at epoch 6" made every later claim of B at
+  // epoch 6 look stale, +switch-master included: the proxy never switched.
+  Harness h;
+  h.start_following();
+  CHECK(h.try_failover(kS1, 6) == Actions{attempt(kS1, 6), Hold{HoldCause::try_failover}});
+  CHECK(h.feed(ReplicaPromoted{kS1, kB, kA}) == Actions{Probe{kB}});
+  CHECK(h.feed(RoleCheckFailed{kB, "AUTH failed"}).size() == 2);
+  CHECK(h.feed(PollAnswer{kS1, kA, 6, true}).empty());
+  CHECK(h.resolver.master() == kA);
+  SECTION("the other Sentinels' answers then switch") {
+    CHECK(h.feed(PollAnswer{kS2, kB, 6}) == Actions{Retarget{kB, 6, RetargetCause::poll}});
+  }
+  SECTION("+switch-master then switches") {
+    CHECK(h.feed(SwitchMaster{kS2, kA, kB}) ==
+          Actions{Retarget{kB, 6, RetargetCause::switch_master}});
+  }
+}
