@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -88,6 +89,61 @@ std::optional<std::string> read_first_line(const std::filesystem::path& path, st
   return line;
 }
 
+// Replaces each `${NAME}` in `text` by the environment variable NAME (`$${` stands for a
+// literal `${`). nullopt with `why` naming the variable (never the text, which may be a
+// secret) when one is unset or empty, or a `${` is not closed by a valid name and `}`.
+std::optional<std::string> expand_environment(std::string_view text, std::string& why) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text.substr(i, 3) == "$${") {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.substr(i, 2) != "${") {
+      out += text[i++];
+      continue;
+    }
+    const auto close = text.find('}', i + 2);
+    const auto name =
+        close == std::string_view::npos ? std::string_view() : text.substr(i + 2, close - i - 2);
+    const bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                       std::all_of(name.begin(), name.end(),
+                                   [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+    if (!valid) {
+      why =
+          "'${' must start a ${NAME} reference to an environment variable (write $${ for "
+          "a literal ${)";
+      return std::nullopt;
+    }
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr || *value == '\0') {
+      why = "environment variable " + std::string(name) + " is " +
+            (value == nullptr ? "not set" : "empty");
+      return std::nullopt;
+    }
+    out += value;
+    i = close + 1;
+  }
+  return out;
+}
+
+// Expands `${NAME}` in the value just read from `key` (see expand_environment); reports
+// an error on `key` and returns false when that fails.
+bool expand_key(MapReader& r, const std::string& key, std::string& value) {
+  if (value.find('$') == std::string::npos) return true;
+  std::string why;
+  auto expanded = expand_environment(value, why);
+  if (!expanded) {
+    r.error(key, why);
+    value.clear();
+    return false;
+  }
+  value = std::move(*expanded);
+  return true;
+}
+
 // The `<prefix>_username`, `<prefix>_password` and `<prefix>_password_file` trio, for the
 // upstream (prefix "upstream") and for the Sentinels (prefix "sentinel"). Messages name the
 // keys and the file, never the secret.
@@ -99,9 +155,9 @@ void read_auth(MapReader& r, std::string_view prefix, const std::string& base_di
   bool inline_password = r.has(password_key);
   bool password_file = r.has(file_key);
   r.read_string(user_key, username);
-  r.read_string(password_key, password);
+  if (r.read_string(password_key, password)) expand_key(r, password_key, password);
   std::string file;
-  bool file_ok = r.read_string(file_key, file);
+  bool file_ok = r.read_string(file_key, file) && expand_key(r, file_key, file);
   if (inline_password && password_file) {
     r.error(file_key, "cannot be combined with " + password_key + " (line " +
                           std::to_string(r.line(password_key)) + "); set only one of them");

@@ -294,6 +294,7 @@ class Proxy:
         self.proc = None
         self.port = None
         self.admin_port = None
+        self.env = None  # extra environment variables for the process
 
     @property
     def address(self):
@@ -315,8 +316,9 @@ class Proxy:
         for _ in range(3):
             self.port, self.admin_port = free_port(), free_port()
             self.write_config()
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = _start_process([tether_bin(), "--config", self.config_path],
-                                       self.log_path)
+                                       self.log_path, env=env)
             try:
                 wait_until(lambda: self.proc.poll() is not None or self._ready(),
                            START_TIMEOUT_S, what="redis-tether to listen")

@@ -1,6 +1,7 @@
 // Services: upstream and Sentinel authentication (inline password, password file) and checks
 // that span services.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 
 #include "config_test_support.hpp"
@@ -262,4 +263,55 @@ services:
   REQUIRE(result.config);
   CHECK(result.config->services[0].sentinels == result.config->services[1].sentinels);
   CHECK(result.config->services[1].master_name == "sessions");
+}
+
+TEST_CASE("passwords and password files from the environment: ${NAME}") {
+  ::setenv("TETHER_TEST_PW", std::string(kSecret).c_str(), 1);
+  ::setenv("TETHER_TEST_EMPTY", "", 1);
+  ::unsetenv("TETHER_TEST_UNSET");
+  SECTION("the whole password") {
+    auto result = load(with_auth("    upstream_password: ${TETHER_TEST_PW}\n"));
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_password == kSecret);
+  }
+  SECTION("within a value, and $${ for a literal ${") {
+    auto result = load(with_auth("    upstream_password: \"x-${TETHER_TEST_PW}-$${Y}\"\n"));
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_password == "x-" + std::string(kSecret) + "-${Y}");
+  }
+  SECTION("a password file under $CREDENTIALS_DIRECTORY (systemd LoadCredential=)") {
+    TempDir dir;
+    dir.write("upstream", "from-credentials\n");
+    ::setenv("CREDENTIALS_DIRECTORY", dir.path().c_str(), 1);
+    auto result =
+        load(with_auth("    upstream_password_file: ${CREDENTIALS_DIRECTORY}/upstream\n"));
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].upstream_password == "from-credentials");
+  }
+  SECTION("the Sentinels' password too") {
+    auto result = load(with_sentinel_auth("    sentinel_password: ${TETHER_TEST_PW}\n"));
+    INFO(dump(result));
+    REQUIRE(result.config);
+    CHECK(result.config->services[0].sentinel_password == kSecret);
+  }
+  SECTION("unset, empty or malformed: an error naming the variable, never the secret") {
+    auto result = load(with_auth("    upstream_password: ${TETHER_TEST_UNSET}\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password", 5,
+                  "environment variable TETHER_TEST_UNSET is not set");
+    result = load(with_auth("    upstream_password_file: ${TETHER_TEST_EMPTY}/pw\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password_file", 5,
+                  "environment variable TETHER_TEST_EMPTY is empty");
+    result = load(with_auth("    upstream_password: \"pa55${oops\"\n"));
+    REQUIRE(result.errors.size() == 1);
+    require_error(result, "services[0].upstream_password", 5, "must start a ${NAME} reference");
+    check_no_secret(result);
+  }
+  ::unsetenv("TETHER_TEST_PW");
+  ::unsetenv("TETHER_TEST_EMPTY");
 }
