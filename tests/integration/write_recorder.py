@@ -55,7 +55,8 @@ class Record:
 
 
 class WriteRecorder:
-    """target: (host, port), or a callable returning one, asked at every (re)connect."""
+    """target: (host, port) or a unix socket path, or a callable returning one, asked at
+    every (re)connect."""
 
     def __init__(self, target, password=None, interval=0.002, max_seconds=30.0,
                  max_count=None, reply_timeout=10.0, connect_timeout=1.0, key_prefix=""):
@@ -154,10 +155,13 @@ class WriteRecorder:
 
     def _connect(self):
         target = self.target() if callable(self.target) else self.target
-        conn = redis.Connection(host=target[0], port=target[1], password=self.password,
-                                parser_class=_VerbatimErrorParser,
-                                socket_timeout=self.reply_timeout,
-                                socket_connect_timeout=self.connect_timeout)
+        common = dict(password=self.password, parser_class=_VerbatimErrorParser,
+                      socket_timeout=self.reply_timeout)
+        if isinstance(target, str):
+            conn = redis.UnixDomainSocketConnection(path=target, **common)
+        else:
+            conn = redis.Connection(host=target[0], port=target[1],
+                                    socket_connect_timeout=self.connect_timeout, **common)
         try:
             conn.connect()
         except (redis.ConnectionError, redis.TimeoutError, OSError, redis.ResponseError) as e:
