@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tether/app/admin_server.hpp"
@@ -28,6 +29,7 @@
 #include "tether/proxy/listen_socket.hpp"
 #include "tether/sentinel/watcher.hpp"
 #include "tether/util/asio.hpp"
+#include "tether/util/units.hpp"
 
 namespace {
 
@@ -47,6 +49,9 @@ Options:
                       on errors print one line per error (FILE:LINE: key: problem), exit 2
   -h, --help          print this help and exit
   -V, --version       print the version and exit
+
+Signals: SIGTERM or SIGINT stops accepting, lets every client receive the replies owed
+for what it sent before (up to drain_timeout), then exits.
 
 Exit status: 0 on a clean stop (SIGINT or SIGTERM), 1 if start-up fails (e.g. an address
 cannot be bound), 2 for a bad command line or configuration.
@@ -255,7 +260,19 @@ int run(const tether::config::Config& cfg) {
 
   signals_io.run();
 
-  spdlog::info("event=stopping signal={}", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  spdlog::info("event=stopping signal={} drain_timeout={}",
+               stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+               tether::util::format_duration(cfg.drain_timeout));
+  // Drain: every worker stops accepting (closing its copy of each listening socket; this
+  // one is closed here, so new connections are refused) and each client gets the replies
+  // owed for what it sent before the signal. The watchers keep following Sentinel
+  // meanwhile.
+  for (auto& w : workers)
+    w->drain(cfg.drain_timeout);
+  for (auto& s : services)
+    ::close(std::exchange(s.listen_fd, -1));
+  for (auto& w : workers)
+    w->join();
   if (control_thread.joinable()) {
     tether::asio::post(control_io, [&] {
       for (auto& w : watchers)
@@ -264,15 +281,10 @@ int run(const tether::config::Config& cfg) {
     });
     control_thread.join();
   }
-  for (auto& w : workers)
-    w->stop();
-  for (auto& w : workers)
-    w->join();
   workers.clear();
   watchers.clear();  // after the workers: their pools call into the watchers
   if (admin) admin->stop();
   for (std::size_t i = 0; i < services.size(); ++i) {
-    ::close(services[i].listen_fd);
     const auto& ep = cfg.services[i].listen;
     if (ep.kind == tether::util::Endpoint::Kind::unix_socket) {
       std::error_code ignored;

@@ -55,6 +55,36 @@ void Worker::stop() {
   });
 }
 
+void Worker::drain(std::chrono::milliseconds bound) {
+  asio::post(io_, [this, bound] {
+    for (auto& l : listeners_)
+      l->drain();
+    asio::co_spawn(io_, finish_drain(std::chrono::steady_clock::now() + bound), asio::detached);
+  });
+}
+
+asio::awaitable<void> Worker::finish_drain(std::chrono::steady_clock::time_point deadline) {
+  asio::steady_timer tick(io_);
+  for (;;) {
+    std::size_t left = 0;
+    for (auto& l : listeners_)
+      left += l->sessions();
+    if (left == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("event=drain_timeout worker={} clients={}", index_, left);
+      break;
+    }
+    // Polled: sessions finish on their own schedule; 10 ms is well inside any bound.
+    tick.expires_after(std::chrono::milliseconds(10));
+    boost::system::error_code ec;
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  for (auto& l : listeners_)
+    l->stop();
+  for (auto& p : pools_)
+    p->stop();
+}
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }

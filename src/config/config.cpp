@@ -62,12 +62,13 @@ void read_admin(detail::MapReader& root, AdminConfig& admin,
 Config read_root(const YAML::Node& root, const std::string& base_dir, detail::Errors& errors) {
   Config config;
   detail::MapReader r(root, "", detail::line_of(root),
-                      {"log_level", "workers", "admin", "services"}, errors);
+                      {"log_level", "workers", "drain_timeout", "admin", "services"}, errors);
   if (!r.is_mapping()) return config;
   read_log_level(r, config.log_level);
   std::uint64_t workers = config.workers;
   r.read_count("workers", 1, kMaxWorkers, workers);
   config.workers = workers;
+  r.read_duration("drain_timeout", std::chrono::milliseconds(0), config.drain_timeout);
   std::vector<detail::ListenSite> listens;
   if (r.require("services",
                 "a list of services, each with name, listen and upstream (or master_name and "

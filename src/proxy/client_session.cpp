@@ -69,6 +69,18 @@ void ClientSession::close() {
   if (on_closed_) std::exchange(on_closed_, nullptr)();
 }
 
+void ClientSession::drain() {
+  if (closed_ || close_after_flush_) return;
+  close_after_flush_ = true;
+  // A reader blocked in a read stays there until close(); one paused by backpressure
+  // wakes, sees close_after_flush_ and ends.
+  if (reader_parked_) read_wake_.cancel();
+  if (writer_idle_) {
+    writer_idle_ = false;
+    write_wake_.cancel();
+  }
+}
+
 std::uint64_t ClientSession::pending_out_bytes() const {
   return out_.size() + writing_.size() + parked_bytes_;
 }

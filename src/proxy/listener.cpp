@@ -5,6 +5,8 @@
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include <vector>
+
 #include "tether/resp/error_replies.hpp"
 
 namespace tether::proxy {
@@ -50,12 +52,26 @@ void Listener::stop() {
   }
 }
 
+void Listener::drain() {
+  if (stopped_ || draining_) return;
+  draining_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  // drain() may close a session at once (nothing owed), which erases it from sessions_.
+  std::vector<std::shared_ptr<ClientSession>> live;
+  for (auto& [ptr, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live)
+    s->drain();
+}
+
 asio::awaitable<void> Listener::accept_loop() {
   asio::steady_timer backoff(io_);
   while (!stopped_) {
     error_code ec;
     auto socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (stopped_) break;
+    if (stopped_ || draining_) break;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning on the error.
       spdlog::error("event=accept_failed service={} error=\"{}\"", settings_.service, ec.message());

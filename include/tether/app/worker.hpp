@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -46,9 +47,15 @@ class Worker {
   upstream::Pool& pool(std::size_t index) { return *pools_.at(index); }
   // Stops accepting, closes clients and upstreams; the thread ends when all is closed.
   void stop();
+  // Graceful stop: stops accepting, lets every client receive the replies owed for the
+  // requests already read (ClientSession::drain), then stop() once all clients are gone
+  // or `bound` has passed (what is left is closed, logged as event=drain_timeout).
+  void drain(std::chrono::milliseconds bound);
   void join();
 
  private:
+  asio::awaitable<void> finish_drain(std::chrono::steady_clock::time_point deadline);
+
   std::size_t index_;
   asio::io_context io_;
   std::vector<std::unique_ptr<upstream::Pool>> pools_;

@@ -94,6 +94,9 @@ struct AdminConfig {
 struct Config {
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
   std::size_t workers = 1;         // threads, each with its own io_context and pools
+  // SIGTERM/SIGINT: how long clients get to receive the replies owed to them (no new
+  // request is read meanwhile) before what is left is closed. 0: close at once.
+  std::chrono::milliseconds drain_timeout{5000};
   AdminConfig admin;
   std::vector<ServiceConfig> services;
 };

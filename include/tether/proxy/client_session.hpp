@@ -45,8 +45,12 @@ class ClientSession final : public upstream::ReplySink,
   void start();
   // Called once when the session closes, whatever the reason.
   void set_on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
-  // Closes the connection now (shutdown, limits); owed replies are dropped.
+  // Closes the connection now (limits, the drain bound); owed replies are dropped.
   void close();
+  // Graceful stop (SIGTERM): reads no further request, writes every reply owed for the
+  // requests already read, then closes. Bytes of later requests are never run.
+  void drain();
+  bool closed() const { return closed_; }
 
   void deliver(std::uint64_t slot, std::string_view reply) override;
 
@@ -97,7 +101,7 @@ class ClientSession final : public upstream::ReplySink,
   bool reader_parked_ = false;  // the read loop waits on read_wake_ (paused)
 
   bool closed_ = false;
-  bool close_after_flush_ = false;  // protocol error or QUIT: close once all is written
+  bool close_after_flush_ = false;  // protocol error, QUIT, drain: close once all is written
   bool paused_reported_ = false;
   std::uint64_t reported_in_ = 0;
   std::uint64_t reported_out_ = 0;

@@ -33,6 +33,9 @@ class Listener {
 
   void start();
   void stop();
+  // Stops accepting and drains every session (ClientSession::drain); sessions() falls
+  // to 0 as each finishes. stop() still closes what is left.
+  void drain();
   std::size_t sessions() const { return sessions_.size(); }
 
  private:
@@ -47,6 +50,7 @@ class Listener {
   std::shared_ptr<std::atomic<std::size_t>> clients_;
   std::unordered_map<ClientSession*, std::weak_ptr<ClientSession>> sessions_;
   bool stopped_ = false;
+  bool draining_ = false;
 };
 
 }  // namespace tether::proxy

@@ -49,7 +49,7 @@ services:
   require_error(result, "log_level", 1, "expected one of: trace, debug, info, warn, error");
   require_error(result, "workers", 2, "must be from 1 to 64, got 0");
   require_error(result, "colour", 3,
-                "unknown key; expected one of: log_level, workers, admin, services");
+                "unknown key; expected one of: log_level, workers, drain_timeout, admin, services");
   require_error(result, "admin.listen", 5, "must be a TCP host:port");
   require_error(result, "admin.port", 6, "unknown key; expected one of: listen");
   require_error(result, "services[0].pool.size", 12, "must not be negative, got '-2'");

@@ -20,6 +20,7 @@ TEST_CASE("a minimal file gets every default") {
   const Config& c = *result.config;
   CHECK(c.log_level == "info");
   CHECK(c.workers == 1);
+  CHECK(c.drain_timeout == 5s);
   CHECK_FALSE(c.admin.listen);
   REQUIRE(c.services.size() == 1);
   const ServiceConfig& s = c.services[0];
@@ -57,6 +58,7 @@ TEST_CASE("every key is read") {
   auto result = load(yaml(R"(
 log_level: debug
 workers: 4
+drain_timeout: 0
 admin:
   listen: "[::1]:9121"
 services:
@@ -92,6 +94,7 @@ services:
   const Config& c = *result.config;
   CHECK(c.log_level == "debug");
   CHECK(c.workers == 4);
+  CHECK(c.drain_timeout == 0ms);
   REQUIRE(c.admin.listen);
   CHECK(*c.admin.listen == Endpoint{Endpoint::Kind::tcp, "::1", 9121, ""});
   REQUIRE(c.services.size() == 2);
@@ -234,6 +237,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   const Config defaults;
   CHECK(c.log_level == defaults.log_level);
   CHECK(c.workers == defaults.workers);
+  CHECK(c.drain_timeout == defaults.drain_timeout);
   REQUIRE(c.services.size() == 1);
   const ServiceConfig& s = c.services[0];
   const ServiceConfig d;
@@ -262,6 +266,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   text << in.rdbuf();
   for (const char* key : {"log_level:",
                           "workers:",
+                          "drain_timeout:",
                           "admin:",
                           "listen:",
                           "services:",
