@@ -51,7 +51,9 @@ Options:
   -V, --version       print the version and exit
 
 Signals: SIGTERM or SIGINT stops accepting, lets every client receive the replies owed
-for what it sent before (up to drain_timeout), then exits.
+for what it sent before (up to drain_timeout), then exits. SIGHUP re-reads the
+configuration: limits, pools, hold, Sentinels and log level apply without closing a
+client; an invalid file is logged and the running configuration stays.
 
 Exit status: 0 on a clean stop (SIGINT or SIGTERM), 1 if start-up fails (e.g. an address
 cannot be bound), 2 for a bad command line or configuration.
@@ -172,12 +174,94 @@ tether::sentinel::WatcherCallbacks pool_callbacks(
   return cb;
 }
 
-int run(const tether::config::Config& cfg) {
+// What a reload cannot change in a running process: the keys that differ, for the log.
+std::vector<std::string> needs_restart(const tether::config::Config& cur,
+                                       const tether::config::Config& next) {
+  std::vector<std::string> keys;
+  if (cur.workers != next.workers) keys.emplace_back("workers");
+  if (cur.admin.listen != next.admin.listen) keys.emplace_back("admin.listen");
+  if (cur.services.size() != next.services.size()) {
+    keys.emplace_back("services (added or removed)");
+    return keys;
+  }
+  for (std::size_t i = 0; i < cur.services.size(); ++i) {
+    const auto& a = cur.services[i];
+    const auto& b = next.services[i];
+    const auto at = "services[" + std::to_string(i) + "].";
+    if (a.name != b.name) keys.push_back(at + "name");
+    if (a.listen != b.listen || a.listen_mode != b.listen_mode) keys.push_back(at + "listen");
+    if (a.uses_sentinel() != b.uses_sentinel() || a.master_name != b.master_name)
+      keys.push_back(at + "master_name");
+  }
+  return keys;
+}
+
+// SIGHUP: re-reads the file. An invalid file is logged and changes nothing. Otherwise log
+// level, drain_timeout, every service's limits, hold and pool settings (a changed fixed
+// upstream included) and its Sentinels apply at once, no client connection is closed;
+// what needs a restart (see needs_restart) is logged and left as it runs.
+void reload(const std::string& path, tether::config::Config& current,
+            std::vector<std::unique_ptr<tether::app::Worker>>& workers,
+            const std::vector<tether::sentinel::Watcher*>& watcher_of,
+            tether::app::StatusBoard& board) {
+  spdlog::info("event=reloading config={}", path);
+  auto loaded = tether::config::load_config_file(path);
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) {
+      spdlog::error("event=reload_failed error=\"{}\"", tether::config::format_error(path, e));
+    }
+    spdlog::error("event=reload_rejected errors={} detail=\"the running configuration stays\"",
+                  loaded.errors.size());
+    return;
+  }
+  auto next = std::move(*loaded.config);
+  const auto skipped = needs_restart(current, next);
+  for (const auto& key : skipped)
+    spdlog::warn("event=reload_needs_restart key={}", key);
+  spdlog::default_logger()->set_level(spdlog::level::from_str(next.log_level));
+  current.log_level = next.log_level;
+  current.drain_timeout = next.drain_timeout;
+  if (current.services.size() == next.services.size()) {
+    for (std::size_t i = 0; i < next.services.size(); ++i) {
+      auto& svc = next.services[i];
+      const auto& running = current.services[i];
+      // Kept as running when they cannot change live.
+      svc.name = running.name;
+      svc.listen = running.listen;
+      svc.listen_mode = running.listen_mode;
+      if (svc.uses_sentinel() != running.uses_sentinel() ||
+          svc.master_name != running.master_name) {
+        svc.upstream = running.upstream;
+        svc.master_name = running.master_name;
+        svc.sentinels = running.sentinels;
+      }
+      const auto runtime = make_runtime(svc);
+      for (auto& w : workers)
+        w->reconfigure(i, runtime.listener, runtime.pool);
+      if (watcher_of[i] && svc.uses_sentinel()) watcher_of[i]->reconfigure(watcher_settings(svc));
+      if (!svc.uses_sentinel()) board.set_upstream(i, svc.upstream.to_string());
+      current.services[i] = std::move(svc);
+    }
+  }
+  spdlog::info("event=reloaded config={} needs_restart={}", path, skipped.size());
+}
+
+int run(tether::config::Config cfg, const std::string& config_path) {
   // Signal handlers first: a SIGTERM arriving during start-up still stops cleanly.
   tether::asio::io_context signals_io;
   tether::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
   int stop_signal = 0;
   signals.async_wait([&](const boost::system::error_code&, int sig) { stop_signal = sig; });
+  tether::asio::signal_set hangups(signals_io, SIGHUP);
+  bool reload_requested = false;
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload_requested = true;
+      await_hangup();
+    });
+  };
+  await_hangup();
 
   std::vector<std::string> names;
   for (const auto& s : cfg.services)
@@ -231,6 +315,7 @@ int run(const tether::config::Config& cfg) {
   // posted to that service's pool on every worker.
   tether::asio::io_context control_io(1);
   std::vector<std::unique_ptr<tether::sentinel::Watcher>> watchers;
+  std::vector<tether::sentinel::Watcher*> watcher_of(cfg.services.size(), nullptr);
   for (std::size_t i = 0; i < cfg.services.size(); ++i) {
     const auto& s = cfg.services[i];
     if (!s.uses_sentinel()) continue;
@@ -243,6 +328,7 @@ int run(const tether::config::Config& cfg) {
     // What the pools see of the master (-READONLY, a lost connection) reaches the
     // watcher at once. Set before the workers start; the watcher outlives every call.
     auto* watcher = watchers.back().get();
+    watcher_of[i] = watcher;
     for (auto& w : workers) {
       w->pool(i).set_feedback(
           {[watcher](const tether::util::Endpoint& n) { watcher->upstream_refused(n); },
@@ -258,7 +344,10 @@ int run(const tether::config::Config& cfg) {
   spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
                cfg.services.size());
 
-  signals_io.run();
+  while (stop_signal == 0 && signals_io.run_one() > 0) {
+    if (std::exchange(reload_requested, false))
+      reload(config_path, cfg, workers, watcher_of, board);
+  }
 
   spdlog::info("event=stopping signal={} drain_timeout={}",
                stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
@@ -315,5 +404,5 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
   setup_logging(loaded.config->log_level);
-  return run(*loaded.config);
+  return run(std::move(*loaded.config), args->config);
 }

@@ -55,6 +55,11 @@ void StatusBoard::update(std::size_t service, sentinel::WatcherState state) {
   entries_.at(service).watcher = std::move(state);
 }
 
+void StatusBoard::set_upstream(std::size_t service, std::string upstream) {
+  std::lock_guard lock(mu_);
+  entries_.at(service).info.upstream = std::move(upstream);
+}
+
 double StatusBoard::upstream(std::size_t i, metrics::UpstreamState s) const {
   return metrics_.service(i).upstream[static_cast<std::size_t>(s)]->Value();
 }

@@ -55,6 +55,18 @@ void Worker::stop() {
   });
 }
 
+void Worker::reconfigure(std::size_t index, const proxy::ListenerSettings& listener,
+                         const upstream::PoolSettings& pool) {
+  asio::post(io_, [this, index, listener, pool] {
+    listeners_.at(index)->update(listener);
+    auto& p = *pools_.at(index);
+    p.reconfigure(pool);
+    // Only a fixed upstream has a target in the settings; Sentinel mode leaves it empty.
+    const bool fixed = !pool.target.host.empty() || !pool.target.path.empty();
+    if (fixed && !(pool.target == p.target())) p.retarget(pool.target);
+  });
+}
+
 void Worker::drain(std::chrono::milliseconds bound) {
   asio::post(io_, [this, bound] {
     for (auto& l : listeners_)

@@ -67,6 +67,12 @@ std::size_t Resolver::sentinels_up() const {
                     [](const auto& s) { return s.second.link == Link::up; }));
 }
 
+void Resolver::forget(const SentinelId& sentinel) {
+  sentinels_.erase(sentinel);
+  attempts_.erase(sentinel);
+  std::erase(settings_.sentinels, sentinel);
+}
+
 std::vector<Resolver::SentinelReport> Resolver::sentinel_reports() const {
   std::vector<SentinelReport> out;
   out.reserve(sentinels_.size());

@@ -38,6 +38,7 @@ struct Watcher::Link {
   bool poll_requested = false;
   std::uint64_t session = 0;  // bumped per established link; a poll loop serves one
   std::string run_id;         // SENTINEL MYID, once known: tells a peer list's entries apart
+  bool removed = false;       // dropped by a reload: its loops end
 };
 
 Watcher::Watcher(asio::any_io_executor ex, WatcherSettings settings, WatcherCallbacks callbacks,
@@ -83,6 +84,52 @@ void Watcher::stop() {
     link->cmd.close();
     link->poll_wake.cancel();
   }
+}
+
+void Watcher::reconfigure(WatcherSettings settings) {
+  asio::post(ex_, [this, s = std::move(settings)]() mutable { apply(std::move(s)); });
+}
+
+void Watcher::apply(WatcherSettings s) {
+  if (stopped_) return;
+  const bool auth_changed = s.sentinel_username != settings_.sentinel_username ||
+                            s.sentinel_password != settings_.sentinel_password;
+  std::vector<SentinelId> dropped;
+  for (const auto& old : settings_.sentinels) {
+    const auto id = old.to_string();
+    if (std::none_of(s.sentinels.begin(), s.sentinels.end(),
+                     [&](const util::Endpoint& e) { return e.to_string() == id; })) {
+      dropped.push_back(id);
+    }
+  }
+  settings_ = std::move(s);
+  resolver_.set_hold_bound(settings_.hold_bound);
+  for (const auto& id : dropped)
+    drop_link(id);
+  for (const auto& ep : settings_.sentinels)
+    add_link(ep);
+  for (auto& [id, link] : links_) {
+    if (auth_changed) {
+      link->sub.close();  // the link reconnects, and authenticates with the new credentials
+      link->cmd.close();
+    }
+  }
+  spdlog::info("event=watcher_reconfigured service={} sentinels={} dropped={} auth_changed={}",
+               settings_.service, links_.size(), dropped.size(), auth_changed);
+  requery(std::nullopt);  // the new poll interval starts now
+  deadline_.cancel();     // and the new hold bound
+}
+
+void Watcher::drop_link(const SentinelId& id) {
+  auto it = links_.find(id);
+  if (it == links_.end()) return;
+  auto link = it->second;
+  links_.erase(it);
+  link->removed = true;
+  link->sub.close();
+  link->cmd.close();
+  link->poll_wake.cancel();
+  resolver_.forget(id);
 }
 
 void Watcher::upstream_refused(const util::Endpoint& node) {
@@ -168,7 +215,7 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
   auto backoff = settings_.reconnect_min;
   asio::steady_timer pause(ex_);
   const auto timeout = settings_.connect_timeout;
-  while (!stopped_) {
+  while (!stopped_ && !link->removed) {
     LinkFailure cause = LinkFailure::unreachable;
     std::string err = co_await link->sub.connect(link->ep, timeout);
     if (err.empty()) {
@@ -197,7 +244,7 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
         }
       }
     }
-    if (stopped_) break;
+    if (stopped_ || link->removed) break;
     if (!err.empty()) {
       link->sub.close();
       link->cmd.close();
@@ -227,7 +274,7 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
     link->up = false;
     link->cmd.close();
     link->poll_wake.cancel();
-    if (stopped_) break;
+    if (stopped_ || link->removed) break;
     feed(SentinelLost{link->id, LinkFailure::disconnected, err});
     pause.expires_after(settings_.reconnect_min);
     error_code ec;
@@ -237,7 +284,9 @@ asio::awaitable<void> Watcher::run_link(std::shared_ptr<Link> link) {
 
 asio::awaitable<void> Watcher::poll_loop(std::shared_ptr<Link> link, std::uint64_t session) {
   const std::vector<std::string> poll{"SENTINEL", "MASTER", settings_.master_name};
-  auto current = [&] { return !stopped_ && link->up && link->session == session; };
+  auto current = [&] {
+    return !stopped_ && !link->removed && link->up && link->session == session;
+  };
   if (link->run_id.empty()) {
     const std::vector<std::string> myid{"SENTINEL", "MYID"};
     std::string err;

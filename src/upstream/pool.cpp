@@ -35,6 +35,7 @@ Pool::~Pool() {
 
 void Pool::start() {
   slots_.assign(settings_.size, nullptr);
+  loop_generation_.assign(settings_.size, 0);
   if (has_target(settings_.target)) {
     for (std::size_t i = 0; i < settings_.size; ++i) {
       asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
@@ -74,6 +75,36 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
   }
 }
 
+void Pool::reconfigure(const PoolSettings& settings) {
+  if (stopped_) return;
+  const std::size_t old_size = settings_.size;
+  const auto target = settings_.target;
+  const auto service = settings_.service;
+  settings_ = settings;
+  settings_.target = target;
+  settings_.service = service;
+  // Slots only grow: a slot beyond the size stays empty (its maintain() loop ends).
+  if (settings_.size > slots_.size()) {
+    slots_.resize(settings_.size);
+    loop_generation_.resize(settings_.size, 0);
+  }
+  for (std::size_t i = settings_.size; i < old_size; ++i) {
+    if (auto c = std::exchange(slots_[i], nullptr)) {
+      draining_.push_back(c);
+      c->drain();
+    }
+  }
+  if (has_target(settings_.target)) {
+    for (std::size_t i = 0; i < settings_.size; ++i) {
+      if (loop_generation_[i] != generation_)
+        asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+    }
+  }
+  spdlog::info("event=pool_reconfigured service={} size={} generation={}", settings_.service,
+               settings_.size, generation_);
+  flush_hold();
+}
+
 void Pool::pause(std::string reason) {
   if (stopped_ || paused_) return;
   spdlog::info("event=pool_paused service={} upstream={} reason=\"{}\"", settings_.service,
@@ -110,7 +141,10 @@ std::size_t Pool::accepting_connections() const {
 asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation) {
   auto backoff = settings_.reconnect_min;
   asio::steady_timer timer(ex_);
-  while (!stopped_ && generation == generation_) {
+  loop_generation_[index] = generation;
+  // Ends when the target changes (a new loop takes the slot) or a reload shrinks the pool.
+  auto mine = [&] { return !stopped_ && generation == generation_ && index < settings_.size; };
+  while (mine()) {
     auto conn =
         std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++, generation);
     slots_[index] = conn;
@@ -118,7 +152,7 @@ asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation
     if (!was_ready) last_error_ = conn->last_error();
     if (generation == generation_ && slots_[index] == conn) slots_[index].reset();
     std::erase(draining_, conn);
-    if (stopped_ || generation != generation_) break;
+    if (!mine()) break;
     if (was_ready) {
       backoff = settings_.reconnect_min;
       continue;  // a connection that served dies: redial at once
@@ -128,6 +162,7 @@ asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     backoff = std::min(backoff * 2, settings_.reconnect_max);
   }
+  if (loop_generation_[index] == generation) loop_generation_[index] = 0;
 }
 
 Connection* Pool::pick(ReplySink& sink) {

@@ -35,6 +35,8 @@ class StatusBoard {
   StatusBoard(std::vector<ServiceInfo> services, const metrics::Metrics& metrics);
 
   void update(std::size_t service, sentinel::WatcherState state);
+  // A reload changed a fixed upstream.
+  void set_upstream(std::size_t service, std::string upstream);
 
   struct Health {
     bool ok = false;

@@ -47,6 +47,11 @@ class Worker {
   upstream::Pool& pool(std::size_t index) { return *pools_.at(index); }
   // Stops accepting, closes clients and upstreams; the thread ends when all is closed.
   void stop();
+  // A reload of service `index` (any thread: posted): new client limits for the listener,
+  // new pool settings, and for a fixed upstream that changed, the new target (the old
+  // connections drain).
+  void reconfigure(std::size_t index, const proxy::ListenerSettings& listener,
+                   const upstream::PoolSettings& pool);
   // Graceful stop: stops accepting, lets every client receive the replies owed for the
   // requests already read (ClientSession::drain), then stop() once all clients are gone
   // or `bound` has passed (what is left is closed, logged as event=drain_timeout).

@@ -37,6 +37,9 @@ class Listener {
   // to 0 as each finishes. stop() still closes what is left.
   void drain();
   std::size_t sessions() const { return sessions_.size(); }
+  // A reload: new limits apply at once to every session (they read them from here);
+  // protocol limits apply to clients accepted from now on.
+  void update(const ListenerSettings& settings) { settings_ = settings; }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -44,7 +47,7 @@ class Listener {
 
   asio::io_context& io_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
-  const ListenerSettings& settings_;
+  ListenerSettings settings_;  // this worker's copy; sessions refer to it
   upstream::Pool& pool_;
   const metrics::ServiceMetrics& metrics_;
   std::shared_ptr<std::atomic<std::size_t>> clients_;

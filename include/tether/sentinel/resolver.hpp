@@ -93,6 +93,11 @@ class Resolver {
   // `now` must not go backwards between calls. Returns the actions, in order.
   std::vector<Action> handle(const Event& event, TimePoint now);
 
+  // A reload: the bound applies to holds started from now on. > 0.
+  void set_hold_bound(std::chrono::milliseconds bound) { settings_.hold_bound = bound; }
+  // A reload dropped this Sentinel from the configuration: it no longer counts anywhere.
+  void forget(const SentinelId& sentinel);
+
   // When to call handle(Tick{}, ...) next, if anything is scheduled.
   std::optional<TimePoint> next_deadline() const;
 

@@ -97,6 +97,11 @@ class Watcher {
   void upstream_refused(const util::Endpoint& node);
   void upstream_lost(const util::Endpoint& node);
 
+  // A reload, from any thread (posted). Configured Sentinels no longer listed are dropped
+  // (discovered ones stay), new ones are linked; changed Sentinel credentials reconnect
+  // every link; poll_interval and hold_bound apply at once. The master stays as it is.
+  void reconfigure(WatcherSettings settings);
+
  private:
   struct Link;
 
@@ -109,6 +114,8 @@ class Watcher {
   asio::awaitable<void> deadline_loop();
   void requery(const std::optional<SentinelId>& sentinel);
   void add_link(const util::Endpoint& ep);
+  void drop_link(const SentinelId& id);
+  void apply(WatcherSettings settings);
   asio::awaitable<void> discover(std::shared_ptr<Link> link);
 
   asio::any_io_executor ex_;

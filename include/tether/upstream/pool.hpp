@@ -62,6 +62,11 @@ class Pool final : public ConnectionEvents {
     std::chrono::steady_clock::time_point began;
     std::shared_ptr<std::atomic<bool>> observed;
   };
+  // A reload: everything in `settings` but `service` and `target` (which retarget()
+  // changes) takes effect. Connections read the timeouts and hold bounds live; AUTH
+  // credentials and protocol limits apply to connections dialled from now on; a larger
+  // size dials more connections, a smaller one drains the extra ones.
+  void reconfigure(const PoolSettings& settings);
   // Sends later commands to `target`.
   void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain,
                 std::optional<FailoverTimer> timer = std::nullopt);
@@ -133,6 +138,8 @@ class Pool final : public ConnectionEvents {
   std::string pause_reason_;
   // Current generation, one per pool slot (null while between attempts).
   std::vector<std::shared_ptr<Connection>> slots_;
+  // Per slot, the generation whose maintain() loop owns it (0: none).
+  std::vector<std::uint64_t> loop_generation_;
   // Older generations still owed replies.
   std::vector<std::shared_ptr<Connection>> draining_;
   std::deque<Held> hold_;

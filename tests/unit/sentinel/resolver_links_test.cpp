@@ -204,3 +204,18 @@ TEST_CASE("describe: one key=value log line per action") {
   CHECK(to_string(NoteKind::hold_bound_passed) == "hold_bound_passed");
   CHECK(to_string(Phase::switching) == "switching");
 }
+
+TEST_CASE("resolver: a Sentinel a reload dropped no longer counts") {
+  Harness h;
+  h.start_following();
+  CHECK(h.resolver.sentinels_up() == 3);
+  h.resolver.forget(kS3);
+  CHECK(h.resolver.sentinels_up() == 2);
+  CHECK(h.resolver.sentinel_reports().size() == 2);
+  // Losing the two that are left is losing every Sentinel.
+  CHECK_FALSE(h.feed(SentinelLost{kS1, LinkFailure::disconnected, "reset"}).empty());
+  auto last = h.feed(SentinelLost{kS2, LinkFailure::disconnected, "reset"});
+  REQUIRE_FALSE(last.empty());
+  CHECK(std::holds_alternative<Note>(last.back()));
+  CHECK(std::get<Note>(last.back()).kind == NoteKind::all_sentinels_lost);
+}

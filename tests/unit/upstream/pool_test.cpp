@@ -355,3 +355,33 @@ TEST_CASE(
   CHECK(direct(new_master.port(), "GET k") == "105");  // each INCR ran exactly once
   f.finish(pool);
 }
+
+TEST_CASE("reconfigure: a larger pool dials more, a smaller one drains the extra") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  auto ready = [&] { return f.metrics.service(0).upstream[1]->Value(); };
+  CHECK(f.run_until([&] { return ready() == 2; }));
+  auto s = f.settings(redis.port());
+  s.size = 5;
+  s.hold_timeout = 50ms;
+  pool.reconfigure(s);
+  CHECK(f.run_until([&] { return ready() == 5; }));
+  CHECK(f.reply(f.send(pool, {"INCR", "n"})) == ":1\r\n");
+  s.size = 1;
+  pool.reconfigure(s);
+  CHECK(f.run_until([&] { return ready() == 1 && pool.accepting_connections() == 1; }));
+  // Shrinking and growing again before the old loops noticed: no slot gets two loops.
+  s.size = 3;
+  pool.reconfigure(s);
+  s.size = 2;
+  pool.reconfigure(s);
+  s.size = 3;
+  pool.reconfigure(s);
+  CHECK(f.run_until([&] { return ready() == 3; }));
+  f.run_until([] { return false; }, 200ms);
+  CHECK(ready() == 3);
+  CHECK(f.reply(f.send(pool, {"INCR", "n"})) == ":2\r\n");
+  f.finish(pool);
+}
