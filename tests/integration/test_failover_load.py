@@ -116,9 +116,12 @@ class TaggedLoad:
 def run_failover(topo, proxy, fault):
     load = TaggedLoad(proxy.address).start()
     try:
+        # Every client past its first SET and a few windows in before the fault.
         t0 = time.monotonic()
-        while load.total() < CLIENTS * 4 * WINDOW and time.monotonic() - t0 < 20:
+        while (min(load.replies) < 4 * WINDOW or load.total() < CLIENTS * 4 * WINDOW) \
+                and time.monotonic() - t0 < 20:
             time.sleep(0.05)
+        assert min(load.replies) > 0, "a client never got going"
         before = load.total()
         old = topo.current_master()
         t_fault = fault(old)
