@@ -1,163 +1,118 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: see redis-tether work, from nothing, in about a minute.
+# scripts/demo.sh: the job redis-tether does, end to end, in about a minute (after a build):
+# a Sentinel-managed Redis fails over twice under a live client, through redis-tether.
 #
 #   1. installs the Debian packages that are missing (nothing when none is)
 #   2. builds redis-tether (Release, build-release/) if needed
-#   3. starts a throwaway redis-server on a free loopback port, and redis-tether in front
-#      of it on 127.0.0.1:6379 (or a free port when 6379 is taken)
-#   4. runs clients through the proxy: redis-cli SET/GET/INCR, a raw pipeline, a
-#      10,000-command redis-cli --pipe, and a short redis-benchmark
-#   5. shows the proxy's log and an excerpt of its Prometheus /metrics
-#   6. stops everything it started (by PID) and removes its temp dir
+#   3. starts 1 master + 2 replicas + 3 Sentinels on loopback (down-after 1000 ms) and
+#      redis-tether in Sentinel mode on 127.0.0.1:6379 (a free port when 6379 is taken)
+#   4. runs a client through the proxy (INCR + SET k:<i> every 2 ms on one connection)
+#      that prints once a second what it got: ok, errors by code, disconnects
+#   5. SIGKILLs the master (then restarts it: it rejoins as a replica), then runs a
+#      planned failover (SENTINEL FAILOVER)
+#   6. sums up what the client saw in each failover: errors, disconnects, acknowledged
+#      writes lost, ms from +promoted-slave to the first acknowledged write
+#   7. stops everything it started, by PID, and removes its temp dir; with --keep it
+#      leaves everything running instead and prints how to stop it (one command)
 #
-# Environment: TETHER_BIN=path (use this binary, do not build), TETHER_KEEP=1 (keep the
-# temp dir with the config and logs).
+# usage: scripts/demo.sh [--keep]
+# env: TETHER_BIN=path (use this binary, do not build)
+# The driver of steps 3-7 is scripts/demo_failover.py (Debian's /usr/bin/python3); it
+# reuses the integration tests' fixture (tests/integration/sentinel_topology.py).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TETHER_REPO_ROOT"
 
+KEEP=0
+PYTHON=/usr/bin/python3 # Debian's, with python3-redis and python3-pytest
+DRIVER_BOUND=300        # seconds: the driver normally needs about 60-90
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+  case $1 in
+    --keep) KEEP=1 ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      echo "unknown option: $1 (see --help)" >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+
 WORK=''
-DEMO_OK=0
+DRIVER_PID=''
+KEPT=0
 cleanup() {
-  tether_stop_all
-  if [[ -n $WORK && -d $WORK ]]; then
-    if [[ ${TETHER_KEEP:-} == 1 || $DEMO_OK != 1 ]]; then
-      tether_say "config and logs kept in $WORK"
-    else
-      rm -rf "$WORK"
-    fi
+  # With --keep and the demo done, the driver holds everything: leave it alone.
+  ((KEPT)) && return 0
+  if [[ -n $DRIVER_PID ]]; then
+    # SIGTERM: the driver stops everything it started, by PID (and they die with it).
+    tether_stop_pid "$DRIVER_PID" 30
   fi
+  tether_stop_all
+  [[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# show CMD...: prints "$ CMD" then runs it, indenting its output.
-show() {
-  local a shown=''
-  for a in "$@"; do
-    if [[ $a == *' '* ]]; then shown+=" \"$a\""; else shown+=" $a"; fi
-  done
-  printf '  $%s\n' "$shown"
-  "$@" 2>&1 | sed 's/^/    /'
+# running PID: true while PID runs (a zombie, exited but not yet reaped, does not).
+running() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
 }
 
-# resp ARG...: one command in RESP multibulk form (what real clients send).
-resp() {
-  printf '*%d\r\n' "$#"
-  local a
-  for a in "$@"; do printf '$%d\r\n%s\r\n' "${#a}" "$a"; done
-}
+tether_step "1/4 Debian packages"
+tether_ensure_packages "${TETHER_BUILD_PACKAGES[@]}" "${TETHER_REDIS_PACKAGES[@]}" \
+  redis-sentinel python3 python3-redis python3-pytest
 
-tether_step "1/6 Debian packages"
-tether_ensure_packages "${TETHER_BUILD_PACKAGES[@]}" "${TETHER_REDIS_PACKAGES[@]}"
-
-tether_step "2/6 build"
+tether_step "2/4 build"
 tether_build_release
+export TETHER_BIN
 
-tether_step "3/6 start redis-server and redis-tether"
+tether_step "3/4 ports"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/redis-tether-demo.XXXXXX")
-tether_free_port REDIS_PORT
 tether_free_port PROXY_PORT 6379
 tether_free_port ADMIN_PORT
-tether_start_redis "$WORK" "$REDIS_PORT" || tether_die "redis-server did not start"
-REDIS_PID=$TETHER_LAST_PID
-tether_say "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') (pid $REDIS_PID) on 127.0.0.1:$REDIS_PORT"
-
-CONFIG="$WORK/redis-tether.yaml"
-cat >"$CONFIG" <<EOF
-# written by scripts/demo.sh
-log_level: info
-workers: 1
-admin:
-  listen: 127.0.0.1:$ADMIN_PORT
-services:
-  - name: main
-    listen: 127.0.0.1:$PROXY_PORT
-    upstream: 127.0.0.1:$REDIS_PORT
-    pool:
-      size: 2
-EOF
-tether_say "config $CONFIG:"
-sed 's/^/    /' "$CONFIG"
-show "$TETHER_BIN" --config "$CONFIG" --check-config || tether_die "--check-config rejected the demo config"
-
-PROXY_LOG="$WORK/redis-tether.log"
-tether_spawn "$PROXY_LOG" "$TETHER_BIN" --config "$CONFIG"
-PROXY_PID=$TETHER_LAST_PID
-tether_wait_redis "$PROXY_PORT" "$PROXY_PID" "$PROXY_LOG" 15 ||
-  tether_die "redis-tether did not answer PING on 127.0.0.1:$PROXY_PORT"
-tether_say "redis-tether (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> redis 127.0.0.1:$REDIS_PORT; metrics on http://127.0.0.1:$ADMIN_PORT/metrics"
+tether_say "redis-tether will listen on 127.0.0.1:$PROXY_PORT, admin (/metrics) on 127.0.0.1:$ADMIN_PORT"
 if [[ $PROXY_PORT != 6379 ]]; then
   tether_say "(127.0.0.1:6379 is taken on this machine, so the proxy listens on $PROXY_PORT)"
 fi
+tether_say "Redis nodes and Sentinels get free loopback ports; temp dir $WORK"
 
-tether_step "4/6 clients through the proxy (port $PROXY_PORT)"
-cli=(redis-cli -h 127.0.0.1 -p "$PROXY_PORT")
-show "${cli[@]}" DEL demo:greeting demo:counter demo:pipe
-show "${cli[@]}" SET demo:greeting "hello through redis-tether"
-show "${cli[@]}" GET demo:greeting
-show "${cli[@]}" INCR demo:counter
-show "${cli[@]}" INCR demo:counter
-show "${cli[@]}" INCRBY demo:counter 40
-tether_say "the same keys, read directly from redis-server (port $REDIS_PORT):"
-show redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MGET demo:greeting demo:counter
+args=(--workdir "$WORK" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT")
+((KEEP)) && args+=(--keep)
+# In the background (its output straight to ours) so that INT/TERM reach the trap at
+# once; with --keep it stays after this script, holding everything it started.
+PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -u scripts/demo_failover.py "${args[@]}" </dev/null &
+DRIVER_PID=$!
 
-tether_say ""
-tether_say "a pipeline: 6 commands sent in one write on one connection, raw RESP replies in order:"
-{
-  resp PING
-  resp SET demo:pipe 10
-  resp INCR demo:pipe
-  resp INCR demo:pipe
-  resp INCR demo:pipe
-  resp GET demo:pipe
-} >"$WORK/pipeline.resp"
-printf '    -> PING | SET demo:pipe 10 | INCR demo:pipe x3 | GET demo:pipe\n'
-exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT"
-cat "$WORK/pipeline.resp" >&3
-# Expected reply lines: +PONG, +OK, :11, :12, :13, $2, 13.
-for _ in 1 2 3 4 5 6 7; do
-  IFS= read -r -t 5 line <&3 || tether_die "pipeline: reply missing (timed out)"
-  printf '    <- %s\n' "${line%$'\r'}"
+start=$(tether_now)
+while running "$DRIVER_PID" && [[ ! -e $WORK/kept.txt ]]; do
+  if (($(tether_now) - start > DRIVER_BOUND)); then
+    tether_die "the demo did not finish within ${DRIVER_BOUND}s; stopping it"
+  fi
+  sleep 0.2
 done
-exec 3<&- 3>&-
 
-tether_say ""
-tether_say "10,000 INCRs streamed with redis-cli --pipe:"
-for _ in $(seq 1 10000); do resp INCR demo:piped; done >"$WORK/pipe.resp"
-printf '  $ redis-cli -p %s --pipe < 10000 x INCR demo:piped\n' "$PROXY_PORT"
-"${cli[@]}" --pipe <"$WORK/pipe.resp" 2>&1 | sed 's/^/    /'
-show "${cli[@]}" GET demo:piped
-
-tether_say ""
-tether_say "redis-benchmark through the proxy (50 clients, 20,000 requests per test):"
-for pipeline in 1 16; do
-  printf '  $ redis-benchmark -p %s -c 50 -n 20000 -t set,get -P %d -q\n' "$PROXY_PORT" "$pipeline"
-  timeout 120 redis-benchmark -h 127.0.0.1 -p "$PROXY_PORT" -c 50 -n 20000 -t set,get \
-    -P "$pipeline" -q 2>&1 | tr '\r' '\n' | grep 'requests per second' | sed 's/^/    /' ||
-    tether_warn "redis-benchmark failed"
-done
-tether_say "  (bench/throughput.sh compares direct Redis, redis-tether and other proxies)"
-
-tether_step "5/6 what the proxy says about it"
-tether_say "log ($PROXY_LOG), first lines:"
-head -n 12 "$PROXY_LOG" | sed 's/^/    /'
-tether_say ""
-tether_say "GET http://127.0.0.1:$ADMIN_PORT/metrics (the redis_tether_* series that are not 0):"
-if metrics=$(tether_http_get "http://127.0.0.1:$ADMIN_PORT/metrics"); then
-  grep -E '^redis_tether_' <<<"$metrics" | awk '$NF != 0' | head -n 25 | sed 's/^/    /' || true
-  tether_say "    (and $(grep -E '^redis_tether_' <<<"$metrics" | awk '$NF == 0' | wc -l) more series at 0)"
-else
-  tether_warn "could not read /metrics"
+tether_step "4/4 done"
+if [[ -e $WORK/kept.txt ]]; then
+  KEPT=1
+  cat "$WORK/kept.txt"
+  tether_ok "demo finished: everything is left running (--keep)"
+  exit 0
 fi
-
-tether_step "6/6 stop"
-tether_stop_pid "$PROXY_PID" 10
-tether_say "redis-tether stopped by SIGTERM (exit status $TETHER_LAST_STATUS); its last log lines:"
-tail -n 4 "$PROXY_LOG" | sed 's/^/    /'
-tether_stop_pid "$REDIS_PID"
-tether_say "redis-server stopped"
-DEMO_OK=1
-tether_ok "demo finished: everything it started is stopped"
+status=0
+wait "$DRIVER_PID" || status=$?
+DRIVER_PID='' # reaped: never signal its PID again
+((status == 0)) || tether_die "the demo failed (exit status $status); see above"
+rm -rf "$WORK"
+tether_ok "demo finished: everything it started is stopped and its temp dir removed"

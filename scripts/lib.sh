@@ -33,9 +33,16 @@ TETHER_REDIS_PACKAGES=(redis-server redis-tools)
 TETHER_TEST_PACKAGES=(
   "${TETHER_BUILD_PACKAGES[@]}"
   "${TETHER_REDIS_PACKAGES[@]}" redis-sentinel
-  python3 python3-redis python3-pytest python3-prometheus-client
+  python3 python3-redis python3-pytest python3-prometheus-client python3-yaml systemd
   libfuzzer-14-dev clang-14 libclang-rt-14-dev clang-format
 )
+# shellcheck disable=SC2034  # used by scripts/test.sh
+# To build the .deb with CPack (dpkg-shlibdeps) and install it (its postinst needs adduser).
+TETHER_DEB_PACKAGES=(dpkg-dev adduser)
+# shellcheck disable=SC2034  # used by scripts/test.sh
+# To build and run the container image (see ../shared/container-build.md): podman and
+# buildah with runc, and debootstrap for the local debian:bookworm base image.
+TETHER_IMAGE_PACKAGES=(podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs)
 
 # ---- output ----------------------------------------------------------------------------
 if [[ -t 1 ]]; then

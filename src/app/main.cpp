@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tether/app/admin_server.hpp"
+#include "tether/app/systemd.hpp"
 #include "tether/app/worker.hpp"
 #include "tether/config/config.hpp"
 #include "tether/proxy/listen_socket.hpp"
@@ -268,11 +269,33 @@ int run(tether::config::Config cfg, const std::string& config_path) {
     names.push_back(s.name);
   tether::metrics::Metrics metrics(names);
 
+  // Sockets passed by systemd (socket activation) replace binding `listen` for the
+  // service whose name they carry; see systemd/redis-tether.socket.
+  std::string inherit_error;
+  auto inherited = tether::app::InheritedSockets::from_environment(inherit_error);
+  if (inherit_error.empty()) inherited.assign(names, inherit_error);
+  if (!inherit_error.empty()) {
+    spdlog::critical("event=listen_inherited_failed error=\"{}\"", inherit_error);
+    return 1;
+  }
   std::vector<tether::app::ServiceRuntime> services;
+  std::vector<bool> listen_inherited;
   for (const auto& s : cfg.services) {
     auto r = make_runtime(s);
     std::string error;
-    r.listen_fd = tether::proxy::open_listen_socket(s.listen, s.listen_mode, error);
+    auto passed = inherited.take(services.size(), s.listen, error);
+    if (passed) {
+      r.listen_fd = passed->fd;
+      spdlog::info("event=listen_inherited service={} fd_name={} address={} configured={}", s.name,
+                   passed->name, passed->address, s.listen.to_string());
+      if (!passed->matches) {
+        spdlog::warn("event=listen_inherited_mismatch service={} address={} configured={}", s.name,
+                     passed->address, s.listen.to_string());
+      }
+    } else if (error.empty()) {
+      r.listen_fd = tether::proxy::open_listen_socket(s.listen, s.listen_mode, error);
+    }
+    listen_inherited.push_back(passed.has_value());
     if (r.listen_fd < 0) {
       spdlog::critical("event=listen_failed service={} address={} error=\"{}\"", s.name,
                        s.listen.to_string(), error);
@@ -343,19 +366,38 @@ int run(tether::config::Config cfg, const std::string& config_path) {
   if (!watchers.empty()) control_thread = std::thread([&control_io] { control_io.run(); });
   spdlog::info("event=started version={} workers={} services={}", kVersion, cfg.workers,
                cfg.services.size());
+  std::vector<std::pair<std::string, std::string>> states;
+  for (const auto& s : cfg.services) {
+    states.emplace_back(s.name, s.uses_sentinel() ? "sentinel " + s.master_name
+                                                  : "upstream " + s.upstream.to_string());
+  }
+  tether::app::notify_ready(states, cfg.workers);
+  // The watchdog pings from this thread only while every worker and the Sentinel control
+  // loop answer its probes.
+  std::vector<tether::app::Watchdog::Probed> probed;
+  for (std::size_t i = 0; i < workers.size(); ++i)
+    probed.push_back({"worker-" + std::to_string(i), workers[i]->executor()});
+  if (control_thread.joinable()) probed.push_back({"sentinel", control_io.get_executor()});
+  tether::app::Watchdog watchdog(signals_io, std::move(probed));
+  watchdog.start();
 
   while (stop_signal == 0 && signals_io.run_one() > 0) {
-    if (std::exchange(reload_requested, false))
+    if (std::exchange(reload_requested, false)) {
+      tether::app::notify_reloading();
       reload(config_path, cfg, workers, watcher_of, board);
+      tether::app::notify_reloaded();
+    }
   }
+  watchdog.stop();
 
-  spdlog::info("event=stopping signal={} drain_timeout={}",
-               stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+  const char* signal_name = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+  tether::app::notify_stopping(signal_name);
+  spdlog::info("event=stopping signal={} drain_timeout={}", signal_name,
                tether::util::format_duration(cfg.drain_timeout));
   // Drain: every worker stops accepting (closing its copy of each listening socket; this
-  // one is closed here, so new connections are refused) and each client gets the replies
-  // owed for what it sent before the signal. The watchers keep following Sentinel
-  // meanwhile.
+  // one is closed here, so new connections are refused, or with socket activation wait
+  // in systemd's queue for the next start) and each client gets the replies owed for
+  // what it sent before the signal. The watchers keep following Sentinel meanwhile.
   for (auto& w : workers)
     w->drain(cfg.drain_timeout);
   for (auto& s : services)
@@ -375,7 +417,8 @@ int run(tether::config::Config cfg, const std::string& config_path) {
   if (admin) admin->stop();
   for (std::size_t i = 0; i < services.size(); ++i) {
     const auto& ep = cfg.services[i].listen;
-    if (ep.kind == tether::util::Endpoint::Kind::unix_socket) {
+    // A socket passed by systemd is systemd's: its path stays for the next start.
+    if (ep.kind == tether::util::Endpoint::Kind::unix_socket && !listen_inherited[i]) {
       std::error_code ignored;
       std::filesystem::remove(ep.path, ignored);
     }
