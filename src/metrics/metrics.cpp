@@ -26,6 +26,28 @@ std::string_view close_reason_name(CloseReason r) {
   return "unknown";
 }
 
+std::string_view limit_name(Limit l) {
+  switch (l) {
+    case Limit::max_clients:
+      return "max_clients";
+    case Limit::max_request_bytes:
+      return "max_request_bytes";
+    case Limit::output_hard_limit:
+      return "output_hard_limit";
+    case Limit::max_pending:
+      return "max_pending";
+    case Limit::output_soft_limit:
+      return "output_soft_limit";
+    case Limit::hold_max_bytes:
+      return "hold_max_bytes";
+    case Limit::hold_timeout:
+      return "hold_timeout";
+    case Limit::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 std::string_view upstream_state_name(UpstreamState s) {
   switch (s) {
     case UpstreamState::connecting:
@@ -52,6 +74,10 @@ void MasterInfo::set(const std::string& address, const std::string& epoch) {
 
 void ServiceMetrics::closed(CloseReason r) const {
   client_closed[static_cast<std::size_t>(r)]->Increment();
+}
+
+void ServiceMetrics::limit_hit(Limit l) const {
+  limit_hits[static_cast<std::size_t>(l)]->Increment();
 }
 
 void ServiceMetrics::error_reply(resp::ErrorCode c) const {
@@ -114,6 +140,10 @@ Metrics::Metrics(const std::vector<std::string>& services)
                       .Name("redis_tether_hold_expired_total")
                       .Help("Held commands answered NOMASTER after hold.timeout")
                       .Register(*registry_);
+  auto& limits = BuildCounter()
+                     .Name("redis_tether_limit_hits_total")
+                     .Help("Times a configured limit was reached, by limit")
+                     .Register(*registry_);
   auto& resent = BuildCounter()
                      .Name("redis_tether_commands_resent_total")
                      .Help(
@@ -184,6 +214,8 @@ Metrics::Metrics(const std::vector<std::string>& services)
     m.held_bytes = &held_bytes.Add(s);
     m.hold_expired = &expired.Add(s);
     m.commands_resent = &resent.Add(s);
+    for (std::size_t i = 0; i < m.limit_hits.size(); ++i)
+      m.limit_hits[i] = &limits.Add(with("limit", limit_name(static_cast<Limit>(i))));
     m.master_switches = &switches.Add(s);
     m.sentinels_reachable = &reachable.Add(s);
     m.failover_hold_active = &hold_active.Add(s);

@@ -111,6 +111,9 @@ void ClientSession::account() {
   if (p != paused_reported_) {
     if (p) {
       metrics_.reads_paused->Increment();
+      metrics_.limit_hit(parked_.size() >= settings_.max_pending
+                             ? metrics::Limit::max_pending
+                             : metrics::Limit::output_soft_limit);
     } else {
       metrics_.reads_paused->Decrement();
     }
@@ -166,6 +169,7 @@ bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& se
         protocol_failure(
             resp::request_too_large_error(util::format_size(settings_.max_request_bytes)),
             metrics::CloseReason::request_too_large, "request larger than max_request_bytes");
+        metrics_.limit_hit(metrics::Limit::max_request_bytes);
         keep_reading = false;
       }
       break;
@@ -275,6 +279,7 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
     spdlog::warn("event=client_closed service={} reason=output_limit peer={} buffered={}",
                  settings_.service, peer(), pending_out_bytes());
     metrics_.closed(metrics::CloseReason::output_limit);
+    metrics_.limit_hit(metrics::Limit::output_hard_limit);
     close();
   }
 }

@@ -105,6 +105,7 @@ asio::awaitable<void> Listener::refuse(asio::generic::stream_protocol::socket so
   spdlog::warn("event=client_refused service={} reason=max_clients limit={}", settings_.service,
                settings_.max_clients);
   metrics_.closed(metrics::CloseReason::max_clients);
+  metrics_.limit_hit(metrics::Limit::max_clients);
   metrics_.error_reply(resp::ErrorCode::max_clients);
   const auto reply = resp::max_clients_error();
   error_code ec;

@@ -30,11 +30,12 @@ constexpr std::array kTable{
     Entry{"PSUBSCRIBE", C::stateful},   Entry{"PSYNC", C::denied},
     Entry{"PUNSUBSCRIBE", C::stateful}, Entry{"QUIT", C::local},
     Entry{"REPLICAOF", C::denied},      Entry{"RESET", C::stateful},
-    Entry{"SELECT", C::stateful},       Entry{"SHUTDOWN", C::denied},
-    Entry{"SLAVEOF", C::denied},        Entry{"SSUBSCRIBE", C::stateful},
-    Entry{"SUBSCRIBE", C::stateful},    Entry{"SUNSUBSCRIBE", C::stateful},
-    Entry{"SYNC", C::denied},           Entry{"UNSUBSCRIBE", C::stateful},
-    Entry{"UNWATCH", C::stateful},      Entry{"WAIT", C::stateful},
+    Entry{"SCRIPT", C::inspect},        Entry{"SELECT", C::stateful},
+    Entry{"SHUTDOWN", C::denied},       Entry{"SLAVEOF", C::denied},
+    Entry{"SSUBSCRIBE", C::stateful},   Entry{"SUBSCRIBE", C::stateful},
+    Entry{"SUNSUBSCRIBE", C::stateful}, Entry{"SYNC", C::denied},
+    Entry{"UNSUBSCRIBE", C::stateful},  Entry{"UNWATCH", C::stateful},
+    Entry{"WAIT", C::stateful},         Entry{"WAITAOF", C::stateful},
     Entry{"WATCH", C::stateful},        Entry{"XREAD", C::inspect},
     Entry{"XREADGROUP", C::inspect},
 };
@@ -77,21 +78,46 @@ CommandClass classify_command(std::string_view name) {
   return (it != kTable.end() && it->name == key) ? it->cls : CommandClass::shared;
 }
 
-CommandClass classify_request(std::string_view request_bytes, const Request& request) {
-  const CommandClass cls = classify_command(request.name);
-  if (cls != CommandClass::inspect) return cls;
-  constexpr std::string_view kBlock = "BLOCK";
-  ArgIterator args(request_bytes, request);
-  std::string scratch;
+namespace {
+
+bool is_word(std::string_view arg, std::string_view upper_word) {
+  return arg.size() == upper_word.size() &&
+         std::equal(arg.begin(), arg.end(), upper_word.begin(),
+                    [](char a, char b) { return to_upper(a) == b; });
+}
+
+// XREAD [COUNT n] [BLOCK ms] STREAMS ...; XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK]
+// STREAMS ...: blocking only with a BLOCK option, which comes before STREAMS. Option
+// values and everything from STREAMS on (keys, ids) are never taken for the option: a
+// key, group or consumer may well be called "block".
+CommandClass classify_stream_read(ArgIterator& args, std::string& scratch) {
   std::string_view arg;
   while (args.next(arg, scratch)) {
-    if (arg.size() == kBlock.size() &&
-        std::equal(arg.begin(), arg.end(), kBlock.begin(),
-                   [](char a, char b) { return to_upper(a) == b; })) {
-      return CommandClass::stateful;
+    if (is_word(arg, "STREAMS")) break;
+    if (is_word(arg, "BLOCK")) return CommandClass::stateful;
+    const int values = is_word(arg, "GROUP") ? 2 : is_word(arg, "COUNT") ? 1 : 0;
+    for (int i = 0; i < values && args.next(arg, scratch); ++i) {
     }
   }
   return CommandClass::shared;
+}
+
+}  // namespace
+
+CommandClass classify_request(std::string_view request_bytes, const Request& request) {
+  const CommandClass cls = classify_command(request.name);
+  if (cls != CommandClass::inspect) return cls;
+  ArgIterator args(request_bytes, request);
+  std::string scratch;
+  std::string_view arg;
+  if (!args.next(arg, scratch)) return CommandClass::shared;  // the name itself
+  if (is_word(arg, "SCRIPT")) {
+    // SCRIPT DEBUG turns the connection into a Lua debugging session (and SYNC blocks
+    // the server): it must never reach a shared connection.
+    return args.next(arg, scratch) && is_word(arg, "DEBUG") ? CommandClass::stateful
+                                                            : CommandClass::shared;
+  }
+  return classify_stream_read(args, scratch);
 }
 
 }  // namespace tether::resp

@@ -211,6 +211,7 @@ void Pool::dispatch(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,
   }
   if (hold_bytes_ + bytes.size() > settings_.hold_max_bytes) {
     metrics_.error_reply(resp::ErrorCode::holdfull);
+    metrics_.limit_hit(metrics::Limit::hold_max_bytes);
     sink->deliver(
         slot, resp::holdfull_error(settings_.service, util::format_size(settings_.hold_max_bytes)));
     return;
@@ -284,6 +285,7 @@ void Pool::expire_held(bool all) {
     }
     metrics_.error_reply(resp::ErrorCode::nomaster);
     metrics_.hold_expired->Increment();
+    if (!stopped_) metrics_.limit_hit(metrics::Limit::hold_timeout);
     h.sink->deliver(h.slot, reply);
     ++expired;
   }

@@ -41,6 +41,19 @@ enum class CloseReason : std::uint8_t {
 };
 std::string_view close_reason_name(CloseReason r);
 
+// A configured limit that was reached (redis_tether_limit_hits_total{limit}).
+enum class Limit : std::uint8_t {
+  max_clients,        // a connection refused
+  max_request_bytes,  // a client closed for one oversized request
+  output_hard_limit,  // a client closed for unread replies
+  max_pending,        // a client's reading paused (pipelined requests)
+  output_soft_limit,  // a client's reading paused (buffered replies)
+  hold_max_bytes,     // a command answered -HOLDFULL
+  hold_timeout,       // a held command answered -NOMASTER
+  kCount,
+};
+std::string_view limit_name(Limit l);
+
 enum class UpstreamState : std::uint8_t { connecting, ready, draining, kCount };
 std::string_view upstream_state_name(UpstreamState s);
 
@@ -74,6 +87,7 @@ struct ServiceMetrics {
   prometheus::Gauge* held_commands = nullptr;
   prometheus::Gauge* held_bytes = nullptr;
   prometheus::Counter* hold_expired = nullptr;
+  std::array<prometheus::Counter*, static_cast<std::size_t>(Limit::kCount)> limit_hits{};
   // Refused by a node that is no longer a serving master (-READONLY & co.), sent again.
   prometheus::Counter* commands_resent = nullptr;
   // Sentinel mode; they stay 0 (and master_info absent) for a fixed upstream.
@@ -85,6 +99,7 @@ struct ServiceMetrics {
   MasterInfo* master_info = nullptr;
 
   void closed(CloseReason r) const;
+  void limit_hit(Limit l) const;
   void error_reply(resp::ErrorCode c) const;
   void upstream_state(UpstreamState s, double delta) const;
 };

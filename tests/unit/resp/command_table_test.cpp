@@ -66,6 +66,19 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
                  "$5\r\nBlOcK\r\n$1\r\n0\r\n") == CommandClass::stateful);
   CHECK(classify("XREAD STREAMS s 0\r\n") == CommandClass::shared);
   CHECK(classify("XREAD STREAMS BLOCKS 0\r\n") == CommandClass::shared);
+  CHECK(classify("XREAD COUNT 5 BLOCK 100 STREAMS s $\r\n") == CommandClass::stateful);
+  // "block" as a key, a group, a consumer or a COUNT value is not the option.
+  CHECK(classify("XREAD STREAMS block 0\r\n") == CommandClass::shared);
+  CHECK(classify("XREAD COUNT block STREAMS s 0\r\n") == CommandClass::shared);
+  CHECK(classify("XREADGROUP GROUP block c1 STREAMS s >\r\n") == CommandClass::shared);
+  CHECK(classify("XREADGROUP GROUP g block NOACK STREAMS s >\r\n") == CommandClass::shared);
+  CHECK(classify("XREADGROUP GROUP g c NOACK BLOCK 0 STREAMS s >\r\n") == CommandClass::stateful);
+  // SCRIPT DEBUG would turn the shared connection into a debugger session.
+  CHECK(classify("SCRIPT DEBUG YES\r\n") == CommandClass::stateful);
+  CHECK(classify("script debug sync\r\n") == CommandClass::stateful);
+  CHECK(classify("SCRIPT LOAD \"return 1\"\r\n") == CommandClass::shared);
+  CHECK(classify("SCRIPT\r\n") == CommandClass::shared);
+  CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::stateful);
   CHECK(classify("GET k\r\n") == CommandClass::shared);
   CHECK(classify("MULTI\r\n") == CommandClass::stateful);
 }
