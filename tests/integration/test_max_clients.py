@@ -50,6 +50,8 @@ def test_sixth_client_refused(make_target):
             c.close()
     if target.is_proxy:
         assert _refused(target) - before == 1
+        assert target.metrics().get("redis_tether_limit_hits_total", service="main",
+                                    limit="max_clients") == 1
 
 
 def _refused(target):

@@ -235,7 +235,10 @@ def test_short_hold_gives_nomaster_and_connection_survives(make_target):
             time.sleep(0.1)
         assert ok == "OK", "the proxy never used the restarted upstream"
         assert c.command("GET", "nomaster:k") == b"after"
-    assert target.metrics().require("redis_tether_hold_expired_total", service="main") >= 3
+    m = target.metrics()
+    expired = m.require("redis_tether_hold_expired_total", service="main")
+    assert expired >= 3
+    assert m.get("redis_tether_limit_hits_total", service="main", limit="hold_timeout") == expired
 
 
 @pytest.mark.proxy_only
@@ -246,6 +249,8 @@ def test_hold_full_gives_holdfull(make_target):
         wait_upstream_gone(target)
         reply = c.command("SET", "holdfull:k", b"x" * 4096)
         assert isinstance(reply, RespError) and reply.code == "HOLDFULL", reply
+        assert target.metrics().get("redis_tether_limit_hits_total", service="main",
+                                    limit="hold_max_bytes") == 1
         target.redis.start()
         ok = None
         for _ in range(50):
