@@ -22,6 +22,8 @@ using std::chrono::milliseconds;
 // low enough that a typo cannot exhaust Redis's maxclients (10000) across 64 workers by
 // itself.
 constexpr std::uint64_t kMaxPoolSize = 1024;
+// Dedicated connections per service per worker: each is a socket and a client's state.
+constexpr std::uint64_t kMaxDedicated = 100000;
 // A service name is a log field and a metric label: short, and no spaces or quotes.
 constexpr std::size_t kMaxNameLength = 64;
 // Redis refuses a multibulk count above INT_MAX ("invalid multibulk length").
@@ -182,10 +184,14 @@ void read_auth(MapReader& r, std::string_view prefix, const std::string& base_di
 }
 
 void read_pool(MapReader& parent, PoolOptions& pool) {
-  MapReader r = parent.child("pool", {"size", "connect_timeout", "reconnect_min", "reconnect_max"});
+  MapReader r = parent.child(
+      "pool", {"size", "connect_timeout", "reconnect_min", "reconnect_max", "max_dedicated"});
   std::uint64_t size = pool.size;
   r.read_count("size", 1, kMaxPoolSize, size);
   pool.size = size;
+  std::uint64_t max_dedicated = pool.max_dedicated;
+  r.read_count("max_dedicated", 0, kMaxDedicated, max_dedicated);
+  pool.max_dedicated = max_dedicated;
   r.read_duration("connect_timeout", kOneMs, pool.connect_timeout);
   bool ok = r.read_duration("reconnect_min", kOneMs, pool.reconnect_min);
   ok = r.read_duration("reconnect_max", kOneMs, pool.reconnect_max) && ok;

@@ -42,6 +42,8 @@ std::string_view limit_name(Limit l) {
       return "hold_max_bytes";
     case Limit::hold_timeout:
       return "hold_timeout";
+    case Limit::max_dedicated:
+      return "max_dedicated";
     case Limit::kCount:
       break;
   }

@@ -65,6 +65,8 @@ void ClientSession::close() {
   parked_bytes_ = 0;
   out_.clear();
   in_.release();
+  pin_queue_.clear();
+  if (pinned_) pool_.release_dedicated(std::exchange(pinned_, nullptr));
   account();
   if (on_closed_) std::exchange(on_closed_, nullptr)();
 }
@@ -205,13 +207,22 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
     return std::string_view(upper.data(),
                             resp::upper_name(request.name, upper.data(), upper.size()));
   };
+  // While pinned (or waiting for the dedicated connection, or with a transaction whose
+  // connection was lost) every forwarded command goes that way, in order.
+  if (cls == resp::CommandClass::pinned ||
+      (cls == resp::CommandClass::shared && (pin_requested_ || pin_broken_))) {
+    return route_pinned(bytes, name());
+  }
   switch (cls) {
     case resp::CommandClass::shared: {
       const auto slot = next_slot_++;
-      parked_.emplace_back();
+      parked_.emplace_back().via_pool = true;
+      ++pool_outstanding_;
       pool_.dispatch(self, slot, bytes);
       return true;
     }
+    case resp::CommandClass::pinned:
+      break;
     case resp::CommandClass::stateful:
       refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
       return false;
@@ -228,6 +239,144 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       break;
   }
   return false;
+}
+
+bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) {
+  const auto slot = next_slot_++;
+  parked_.emplace_back();
+  if (pin_broken_) {
+    answer_broken_transaction(slot, name);
+    return false;
+  }
+  if (!pin_requested_) {
+    if (!pool_.request_dedicated(weak_from_this())) {
+      metrics_.error_reply(resp::ErrorCode::dedicated_full);
+      metrics_.limit_hit(metrics::Limit::max_dedicated);
+      deliver(slot, resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated));
+      return false;
+    }
+    pin_requested_ = true;
+  }
+  track_pinned_state(name);
+  pin_queue_.push_back({slot, std::string(bytes), std::string(name)});
+  flush_pinned();
+  return true;
+}
+
+// The transaction state of the dedicated connection, as the client's requests change it
+// (conservatively: an EXEC or DISCARD that fails still ends it, as in Redis).
+void ClientSession::track_pinned_state(std::string_view name) {
+  if (name == "MULTI") {
+    in_multi_ = true;
+  } else if (name == "EXEC" || name == "DISCARD") {
+    in_multi_ = false;
+    watching_ = false;
+  } else if (name == "WATCH" && !in_multi_) {
+    watching_ = true;
+  } else if (name == "UNWATCH" && !in_multi_) {
+    watching_ = false;
+  }
+}
+
+void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_view name) {
+  const bool ends = name == "EXEC" || name == "DISCARD" || (name == "UNWATCH" && !in_multi_);
+  if ((name == "DISCARD" && in_multi_) || (name == "UNWATCH" && !in_multi_)) {
+    deliver(slot, "+OK\r\n");  // what Redis answers; nothing was left to discard
+  } else {
+    metrics_.error_reply(resp::ErrorCode::execabort);
+    deliver(slot, resp::transaction_lost_error(name));
+  }
+  if (ends) {
+    in_multi_ = false;
+    watching_ = false;
+    pin_broken_ = false;
+  }
+}
+
+// Writes the queued commands once the dedicated connection is there and nothing of the
+// client's is still on a shared connection (which would otherwise run after them).
+void ClientSession::flush_pinned() {
+  if (!pinned_ || pool_outstanding_ > 0) return;
+  const auto self = shared_from_this();
+  while (!pin_queue_.empty() && pinned_->accepting()) {
+    auto& c = pin_queue_.front();
+    pinned_->enqueue(self, c.slot, c.bytes);
+    pin_queue_.pop_front();
+  }
+}
+
+void ClientSession::maybe_unpin() {
+  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0) {
+    return;
+  }
+  pool_.release_dedicated(std::exchange(pinned_, nullptr));
+  pin_requested_ = false;
+}
+
+void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connection) {
+  if (closed_ || !pin_requested_ || pinned_) {
+    pool_.release_dedicated(connection);
+    return;
+  }
+  pinned_ = std::move(connection);
+  flush_pinned();
+  maybe_unpin();
+}
+
+void ClientSession::dedicated_failed(const std::string& reason) {
+  if (closed_ || !pin_requested_) return;
+  pin_requested_ = false;
+  in_multi_ = false;  // nothing of it ran
+  watching_ = false;
+  const auto reply = resp::nomaster_error(
+      settings_.service, util::format_duration(pool_.settings().hold_timeout), reason);
+  auto queued = std::move(pin_queue_);
+  pin_queue_.clear();
+  for (const auto& c : queued) {
+    metrics_.error_reply(resp::ErrorCode::nomaster);
+    deliver(c.slot, reply);
+  }
+}
+
+void ClientSession::dedicated_lost(upstream::Connection& connection,
+                                   std::vector<upstream::Unsent> unsent) {
+  if (closed_ || pinned_.get() != &connection) return;  // released before: no news
+  pinned_.reset();
+  pin_requested_ = false;
+  // Commands that never reached it go first, then those still queued: none of them ran.
+  std::deque<PinnedCommand> waiting;
+  for (auto& u : unsent) {
+    resp::RequestScanner scanner;
+    std::array<char, 64> upper{};
+    std::string_view name;
+    if (scanner.scan(u.bytes) == resp::ScanStatus::complete) {
+      name = std::string_view(upper.data(),
+                              resp::upper_name(scanner.request().name, upper.data(), upper.size()));
+    }
+    waiting.push_back({u.slot, std::move(u.bytes), std::string(name)});
+  }
+  for (auto& c : pin_queue_)
+    waiting.push_back(std::move(c));
+  pin_queue_.clear();
+  if (in_multi_ || watching_) {
+    // The transaction's state lived on that connection: it cannot go on elsewhere.
+    pin_broken_ = true;
+    for (const auto& c : waiting)
+      answer_broken_transaction(c.slot, c.name);
+    return;
+  }
+  // No transaction: what did not run is sent again on a new dedicated connection.
+  if (waiting.empty()) return;
+  if (!pool_.request_dedicated(weak_from_this())) {
+    for (const auto& c : waiting) {
+      metrics_.error_reply(resp::ErrorCode::dedicated_full);
+      deliver(c.slot,
+              resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated));
+    }
+    return;
+  }
+  pin_requested_ = true;
+  pin_queue_ = std::move(waiting);
 }
 
 void ClientSession::reply_local(std::string_view reply) {
@@ -255,6 +404,7 @@ void ClientSession::protocol_failure(std::string reply, metrics::CloseReason rea
 void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
   if (closed_) return;
   const auto index = slot - head_slot_;
+  if (std::exchange(parked_[index].via_pool, false)) --pool_outstanding_;
   if (index != 0) {
     auto& p = parked_[index];
     p.ready = true;
@@ -281,6 +431,11 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
     metrics_.closed(metrics::CloseReason::output_limit);
     metrics_.limit_hit(metrics::Limit::output_hard_limit);
     close();
+    return;
+  }
+  if (pin_requested_) {
+    flush_pinned();  // a shared reply may have been the last one owed
+    maybe_unpin();
   }
 }
 

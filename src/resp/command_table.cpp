@@ -19,14 +19,14 @@ using C = CommandClass;
 
 // Sorted by name (checked at compile time below). Everything absent is `shared`.
 constexpr std::array kTable{
-    Entry{"AUTH", C::stateful},         Entry{"BLMOVE", C::stateful},
-    Entry{"BLMPOP", C::stateful},       Entry{"BLPOP", C::stateful},
-    Entry{"BRPOP", C::stateful},        Entry{"BRPOPLPUSH", C::stateful},
-    Entry{"BZMPOP", C::stateful},       Entry{"BZPOPMAX", C::stateful},
-    Entry{"BZPOPMIN", C::stateful},     Entry{"CLIENT", C::stateful},
-    Entry{"DISCARD", C::stateful},      Entry{"EXEC", C::stateful},
+    Entry{"AUTH", C::stateful},         Entry{"BLMOVE", C::pinned},
+    Entry{"BLMPOP", C::pinned},         Entry{"BLPOP", C::pinned},
+    Entry{"BRPOP", C::pinned},          Entry{"BRPOPLPUSH", C::pinned},
+    Entry{"BZMPOP", C::pinned},         Entry{"BZPOPMAX", C::pinned},
+    Entry{"BZPOPMIN", C::pinned},       Entry{"CLIENT", C::stateful},
+    Entry{"DISCARD", C::pinned},        Entry{"EXEC", C::pinned},
     Entry{"FAILOVER", C::denied},       Entry{"HELLO", C::stateful},
-    Entry{"MONITOR", C::stateful},      Entry{"MULTI", C::stateful},
+    Entry{"MONITOR", C::stateful},      Entry{"MULTI", C::pinned},
     Entry{"PSUBSCRIBE", C::stateful},   Entry{"PSYNC", C::denied},
     Entry{"PUNSUBSCRIBE", C::stateful}, Entry{"QUIT", C::local},
     Entry{"REPLICAOF", C::denied},      Entry{"RESET", C::stateful},
@@ -34,9 +34,9 @@ constexpr std::array kTable{
     Entry{"SHUTDOWN", C::denied},       Entry{"SLAVEOF", C::denied},
     Entry{"SSUBSCRIBE", C::stateful},   Entry{"SUBSCRIBE", C::stateful},
     Entry{"SUNSUBSCRIBE", C::stateful}, Entry{"SYNC", C::denied},
-    Entry{"UNSUBSCRIBE", C::stateful},  Entry{"UNWATCH", C::stateful},
+    Entry{"UNSUBSCRIBE", C::stateful},  Entry{"UNWATCH", C::pinned},
     Entry{"WAIT", C::stateful},         Entry{"WAITAOF", C::stateful},
-    Entry{"WATCH", C::stateful},        Entry{"XREAD", C::inspect},
+    Entry{"WATCH", C::pinned},          Entry{"XREAD", C::inspect},
     Entry{"XREADGROUP", C::inspect},
 };
 
@@ -94,7 +94,7 @@ CommandClass classify_stream_read(ArgIterator& args, std::string& scratch) {
   std::string_view arg;
   while (args.next(arg, scratch)) {
     if (is_word(arg, "STREAMS")) break;
-    if (is_word(arg, "BLOCK")) return CommandClass::stateful;
+    if (is_word(arg, "BLOCK")) return CommandClass::pinned;
     const int values = is_word(arg, "GROUP") ? 2 : is_word(arg, "COUNT") ? 1 : 0;
     for (int i = 0; i < values && args.next(arg, scratch); ++i) {
     }

@@ -60,6 +60,7 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
   // A pause guards the old target only; the new generation takes the held commands once
   // its connections have confirmed ROLE.
   paused_ = false;
+  if (mode == RetargetMode::abandon) close_dedicated();
   for (auto& c : slots_) {
     if (!c) continue;
     draining_.push_back(c);
@@ -111,6 +112,69 @@ void Pool::pause(std::string reason) {
                target_text(settings_.target), reason);
   paused_ = true;
   pause_reason_ = std::move(reason);
+  // Nothing more may reach the current master, not even inside a client's transaction:
+  // its dedicated connection closes (EXEC then gets -EXECABORT).
+  close_dedicated();
+}
+
+void Pool::close_dedicated() {
+  for (auto& [conn, request] : dedicated_) {
+    if (request->handed) request->connection->close();
+  }
+}
+
+bool Pool::request_dedicated(std::weak_ptr<DedicatedOwner> owner) {
+  if (stopped_ || dedicated_count_ >= settings_.max_dedicated) return false;
+  ++dedicated_count_;
+  auto request = std::make_shared<DedicatedRequest>();
+  request->owner = std::move(owner);
+  asio::co_spawn(ex_, obtain_dedicated(std::move(request)), asio::detached);
+  return true;
+}
+
+void Pool::release_dedicated(const std::shared_ptr<Connection>& connection) {
+  if (connection) connection->close();
+}
+
+// One dedicated connection's whole life: dial (again after a failure, with backoff, not
+// while paused) until one is ready and handed over, or hold.timeout passes; then wait
+// until the owner's connection closes.
+asio::awaitable<void> Pool::obtain_dedicated(std::shared_ptr<DedicatedRequest> request) {
+  using clock = asio::steady_timer::clock_type;
+  const auto deadline = clock::now() + settings_.hold_timeout;
+  auto backoff = settings_.reconnect_min;
+  asio::steady_timer timer(ex_);
+  std::string why;
+  for (bool first = true;; first = false) {
+    if (stopped_) {
+      why = "redis-tether is stopping";
+      break;
+    }
+    if (request->owner.expired()) break;
+    if (!first && clock::now() >= deadline) {
+      why = no_upstream_reason();
+      break;
+    }
+    if (!paused_ && has_target(settings_.target)) {
+      auto conn =
+          std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++, generation_);
+      request->connection = conn;
+      dedicated_[conn.get()] = request;
+      co_await conn->run();  // until it closes: a failed dial, or the end of its use
+      dedicated_.erase(conn.get());
+      request->connection.reset();
+      if (request->handed) break;  // used and closed: the owner was told by on_lost
+      if (!conn->last_error().empty()) last_error_ = conn->last_error();
+    }
+    const auto left = deadline - clock::now();
+    timer.expires_after(std::max(std::min<clock::duration>(backoff, left), clock::duration{}));
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    backoff = std::min(backoff * 2, settings_.reconnect_max);
+  }
+  --dedicated_count_;
+  if (why.empty()) co_return;
+  if (auto owner = request->owner.lock()) owner->dedicated_failed(why);
 }
 
 void Pool::resume() {
@@ -129,6 +193,9 @@ void Pool::stop() {
   }
   for (auto& c : draining_)
     c->close();
+  for (auto& [conn, request] : dedicated_) {
+    if (request->connection) request->connection->close();
+  }
   expire_timer_.cancel();
   expire_held(true);
 }
@@ -312,6 +379,18 @@ std::string Pool::no_upstream_reason() const {
 }
 
 void Pool::on_ready(Connection& c) {
+  if (auto it = dedicated_.find(&c); it != dedicated_.end()) {
+    auto request = it->second;
+    auto owner = request->owner.lock();
+    // Dialled before a retarget or a pause: not for the client (obtain_dedicated retries).
+    if (!owner || c.generation() != generation_ || paused_) {
+      c.close();
+      return;
+    }
+    request->handed = true;
+    owner->dedicated_ready(request->connection);
+    return;
+  }
   if (c.generation() != generation_) {
     c.drain();
     return;
@@ -331,6 +410,11 @@ void Pool::on_first_reply(Connection& c) {
 }
 
 void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {
+  if (auto it = dedicated_.find(&c); it != dedicated_.end()) {
+    if (!it->second->handed) return;
+    if (auto owner = it->second->owner.lock()) owner->dedicated_lost(c, std::move(unsent));
+    return;
+  }
   if (!c.last_error().empty()) last_error_ = c.last_error();
   if (c.generation() == generation_ && !stopped_) {
     if (c.refused() && feedback_.refused) feedback_.refused(settings_.target);

@@ -28,6 +28,9 @@ struct PoolOptions {
   // Reconnect backoff: doubles from min to max after each failed attempt.
   milliseconds reconnect_min{50};
   milliseconds reconnect_max{1000};
+  // Dedicated connections (a client's MULTI ... EXEC, WATCH, blocking command) per
+  // service per worker, in use or being dialled; past it: -DEDICATEDFULL.
+  std::size_t max_dedicated = 64;
 };
 
 struct HoldOptions {

@@ -50,6 +50,7 @@ enum class Limit : std::uint8_t {
   output_soft_limit,  // a client's reading paused (buffered replies)
   hold_max_bytes,     // a command answered -HOLDFULL
   hold_timeout,       // a held command answered -NOMASTER
+  max_dedicated,      // a command answered -DEDICATEDFULL
   kCount,
 };
 std::string_view limit_name(Limit l);

@@ -12,6 +12,14 @@
 // request gets Redis's protocol error after the replies owed before it, then the
 // connection closes.
 //
+// Pinning: a command that needs the client's own upstream connection (MULTI ... EXEC,
+// WATCH, a blocking command; CommandClass::pinned) gets one from the pool
+// (request_dedicated). From then on every command of the client goes there, in order,
+// once its commands still in flight on shared connections are answered, until its state
+// ends (no MULTI or WATCH open) and nothing is owed there; then the connection is
+// released (closed). If it dies while a transaction is open, EXEC gets -EXECABORT (as do
+// the commands before EXEC or DISCARD): none of it ran on the new master.
+//
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
 
@@ -20,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tether/metrics/metrics.hpp"
 #include "tether/proxy/settings.hpp"
@@ -32,6 +41,7 @@
 namespace tether::proxy {
 
 class ClientSession final : public upstream::ReplySink,
+                            public upstream::DedicatedOwner,
                             public std::enable_shared_from_this<ClientSession> {
  public:
   using Socket = asio::generic::stream_protocol::socket;
@@ -54,6 +64,12 @@ class ClientSession final : public upstream::ReplySink,
 
   void deliver(std::uint64_t slot, std::string_view reply) override;
 
+  // upstream::DedicatedOwner
+  void dedicated_ready(std::shared_ptr<upstream::Connection> connection) override;
+  void dedicated_failed(const std::string& reason) override;
+  void dedicated_lost(upstream::Connection& connection,
+                      std::vector<upstream::Unsent> unsent) override;
+
   // Buffer accounting, bytes: what this session holds now.
   std::uint64_t buffered_in() const { return in_.capacity(); }
   std::uint64_t buffered_out() const;
@@ -61,6 +77,7 @@ class ClientSession final : public upstream::ReplySink,
  private:
   struct Parked {
     bool ready = false;
+    bool via_pool = false;  // sent to the shared pool: counted in pool_outstanding_
     std::string bytes;
   };
 
@@ -70,6 +87,12 @@ class ClientSession final : public upstream::ReplySink,
   bool process_input(const std::shared_ptr<upstream::ReplySink>& self);
   bool route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
              const resp::Request& request);
+  // A command for the client's dedicated connection (pinned class, or any while pinned).
+  bool route_pinned(std::string_view bytes, std::string_view name);
+  void track_pinned_state(std::string_view name);
+  void answer_broken_transaction(std::uint64_t slot, std::string_view name);
+  void flush_pinned();
+  void maybe_unpin();
   // Writes a proxy reply into the next slot.
   void reply_local(std::string_view reply);
   void refuse(resp::ErrorCode code, std::string reply);
@@ -99,6 +122,20 @@ class ClientSession final : public upstream::ReplySink,
   bool writing_active_ = false;
   bool writer_idle_ = false;    // the write loop waits on write_wake_
   bool reader_parked_ = false;  // the read loop waits on read_wake_ (paused)
+
+  // Pinning (see above). pinned_ is set once the pool handed the connection over.
+  bool pin_requested_ = false;
+  std::shared_ptr<upstream::Connection> pinned_;
+  struct PinnedCommand {
+    std::uint64_t slot;
+    std::string bytes;
+    std::string name;
+  };
+  std::deque<PinnedCommand> pin_queue_;  // not yet written to pinned_
+  bool in_multi_ = false;
+  bool watching_ = false;
+  bool pin_broken_ = false;             // the dedicated connection died with a transaction open
+  std::uint64_t pool_outstanding_ = 0;  // shared-pool commands not yet answered
 
   bool closed_ = false;
   bool close_after_flush_ = false;  // protocol error, QUIT, drain: close once all is written

@@ -12,9 +12,11 @@ namespace tether::resp {
 
 enum class CommandClass : std::uint8_t {
   shared,    // stateless: any shared pipelined upstream connection may carry it
-  stateful,  // leaves state on the connection (MULTI, SUBSCRIBE, BLPOP, SELECT, ...):
-             // needs a dedicated connection
-  inspect,   // shared unless an argument makes it stateful (XREAD ... BLOCK, SCRIPT DEBUG)
+  pinned,    // needs the client's own upstream connection while its state lives:
+             // MULTI ... EXEC, WATCH, blocking commands (the proxy provides it)
+  stateful,  // leaves state on the connection that the proxy cannot carry yet
+             // (SUBSCRIBE, MONITOR, SELECT, CLIENT, HELLO, ...): refused
+  inspect,   // resolved by the arguments: XREAD ... BLOCK (pinned), SCRIPT DEBUG (stateful)
   local,     // answered by the proxy itself (QUIT)
   denied,    // would break the topology (SHUTDOWN, REPLICAOF, FAILOVER, SYNC, ...)
 };
@@ -25,8 +27,8 @@ CommandClass classify_command(std::string_view name);
 
 // Classifies one complete request (as RequestScanner reported it): like
 // classify_command, with `inspect` resolved by looking at the arguments, so the result is
-// never `inspect`. XREAD/XREADGROUP are stateful only with a BLOCK option (before
-// STREAMS), SCRIPT only as SCRIPT DEBUG.
+// never `inspect`. XREAD/XREADGROUP are pinned only with a BLOCK option (before
+// STREAMS), SCRIPT is stateful only as SCRIPT DEBUG.
 CommandClass classify_request(std::string_view request_bytes, const Request& request);
 
 // Upper-cases `name` into `out` (at most out_len bytes); returns the length written, or

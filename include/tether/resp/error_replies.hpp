@@ -27,6 +27,8 @@ enum class ErrorCode : std::uint8_t {
   outcome_unknown,
   not_supported,
   denied,
+  execabort,       // a transaction whose dedicated connection was lost
+  dedicated_full,  // pool.max_dedicated dedicated connections in use
   kCount,
 };
 
@@ -47,6 +49,10 @@ constexpr std::string_view error_code_name(ErrorCode c) {
       return "NOTSUPPORTED";
     case ErrorCode::denied:
       return "DENIED";
+    case ErrorCode::execabort:
+      return "EXECABORT";
+    case ErrorCode::dedicated_full:
+      return "DEDICATEDFULL";
     case ErrorCode::kCount:
       break;
   }
@@ -115,6 +121,24 @@ inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether: it would change the Redis topology");
   return detail::line("DENIED", t);
+}
+
+// A transaction (MULTI ... EXEC, or WATCH ...) whose dedicated connection died: EXEC gets
+// this, as do the commands sent before EXEC or DISCARD ends the transaction. Redis's own
+// code, so clients treat it as an aborted transaction.
+inline std::string transaction_lost_error(std::string_view command) {
+  std::string t = "Transaction discarded because its connection to the master was lost";
+  t.append(command == "EXEC" ? " (e.g. a failover); none of it ran" : "; EXEC or DISCARD ends it");
+  return detail::line("EXECABORT", t);
+}
+
+inline std::string dedicated_full_error(std::string_view service, std::size_t max) {
+  std::string t = "all ";
+  t.append(std::to_string(max))
+      .append(" dedicated upstream connections of service '")
+      .append(service)
+      .append("' are in use (pool.max_dedicated); try again later");
+  return detail::line("DEDICATEDFULL", t);
 }
 
 inline std::string request_too_large_error(std::string_view limit) {

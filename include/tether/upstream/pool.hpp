@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,21 @@
 #include "tether/util/asio.hpp"
 
 namespace tether::upstream {
+
+// A client that asked Pool::request_dedicated for a connection of its own. Called on the
+// pool's executor, never from within request_dedicated.
+class DedicatedOwner {
+ public:
+  virtual ~DedicatedOwner() = default;
+  // The connection is ready (ROLE said master; not during a failover hold) and the
+  // owner's until release_dedicated().
+  virtual void dedicated_ready(std::shared_ptr<Connection> connection) = 0;
+  // None became ready within hold.timeout (or the pool stopped); `reason` says why.
+  virtual void dedicated_failed(const std::string& reason) = 0;
+  // The owner's connection died: commands in flight got -OUTCOMEUNKNOWN; `unsent` never
+  // reached the socket (they did not run).
+  virtual void dedicated_lost(Connection& connection, std::vector<Unsent> unsent) = 0;
+};
 
 class Pool final : public ConnectionEvents {
  public:
@@ -90,6 +106,17 @@ class Pool final : public ConnectionEvents {
   // Closes everything; held commands and in-flight ones get their error replies.
   void stop();
 
+  // Dedicated connections: for one client's own state (MULTI ... EXEC, WATCH, a
+  // blocking command). Dialled to the current target, not while paused, confirmed with
+  // ROLE, handed over through `owner` (held weakly). A retarget(abandon) closes the ones
+  // in use. False, and nothing is called, when settings.max_dedicated are in use or on
+  // their way.
+  bool request_dedicated(std::weak_ptr<DedicatedOwner> owner);
+  // The owner is done with it: closed (its state was the client's), not reused.
+  void release_dedicated(const std::shared_ptr<Connection>& connection);
+  std::size_t dedicated_in_use() const { return dedicated_count_; }
+  const PoolSettings& settings() const { return settings_; }
+
   // Sends or holds one complete request for `sink`. The reply arrives through
   // sink->deliver(slot, ...), always asynchronously with respect to this call's caller
   // only when sent; an immediate refusal (-HOLDFULL) is delivered before it returns.
@@ -115,6 +142,13 @@ class Pool final : public ConnectionEvents {
     asio::steady_timer::time_point deadline;
   };
 
+  struct DedicatedRequest {
+    std::weak_ptr<DedicatedOwner> owner;
+    std::shared_ptr<Connection> connection;  // the current attempt, then the owner's
+    bool handed = false;
+  };
+  asio::awaitable<void> obtain_dedicated(std::shared_ptr<DedicatedRequest> request);
+  void close_dedicated();
   asio::awaitable<void> maintain(std::size_t index, std::uint64_t generation);
   asio::awaitable<void> expire_loop();
   Connection* pick(ReplySink& sink);
@@ -149,6 +183,9 @@ class Pool final : public ConnectionEvents {
   asio::steady_timer expire_timer_;
   std::string last_error_;
   Feedback feedback_;
+  // Dedicated connections being dialled or in use, by connection.
+  std::map<const Connection*, std::shared_ptr<DedicatedRequest>> dedicated_;
+  std::size_t dedicated_count_ = 0;              // requests alive (dialling, waiting or in use)
   std::optional<FailoverTimer> failover_timer_;  // until the new target's first reply
 };
 

@@ -22,6 +22,9 @@ struct PoolSettings {
   std::chrono::milliseconds reconnect_max{1000};
   std::chrono::milliseconds hold_timeout{5000};
   std::uint64_t hold_max_bytes = 16ULL << 20;
+  // Dedicated connections (MULTI ... EXEC, WATCH, blocking commands) in use or being
+  // dialled at once, per worker; past it a client gets -DEDICATEDFULL.
+  std::size_t max_dedicated = 64;
   resp::Limits protocol;
 };
 

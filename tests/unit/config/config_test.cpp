@@ -41,6 +41,7 @@ TEST_CASE("a minimal file gets every default") {
   CHECK(s.pool.connect_timeout == 1s);
   CHECK(s.pool.reconnect_min == 50ms);
   CHECK(s.pool.reconnect_max == 1s);
+  CHECK(s.pool.max_dedicated == 64);
   CHECK(s.hold.timeout == 5s);
   CHECK(s.hold.max_bytes == 16ULL << 20);
   CHECK(s.limits.max_clients == 10000);
@@ -73,6 +74,7 @@ services:
       connect_timeout: 250ms
       reconnect_min: 10ms
       reconnect_max: 2m
+      max_dedicated: 3
     hold:
       timeout: 0
       max_bytes: 1MB
@@ -108,6 +110,7 @@ services:
   CHECK(s.pool.connect_timeout == 250ms);
   CHECK(s.pool.reconnect_min == 10ms);
   CHECK(s.pool.reconnect_max == 2min);
+  CHECK(s.pool.max_dedicated == 3);
   CHECK(s.hold.timeout == 0ms);
   CHECK(s.hold.max_bytes == 1ULL << 20);
   CHECK(s.limits.max_clients == 50);
@@ -248,6 +251,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   CHECK(s.pool.connect_timeout == d.pool.connect_timeout);
   CHECK(s.pool.reconnect_min == d.pool.reconnect_min);
   CHECK(s.pool.reconnect_max == d.pool.reconnect_max);
+  CHECK(s.pool.max_dedicated == d.pool.max_dedicated);
   CHECK(s.hold.timeout == d.hold.timeout);
   CHECK(s.hold.max_bytes == d.hold.max_bytes);
   CHECK(s.limits.max_clients == d.limits.max_clients);
@@ -289,6 +293,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "connect_timeout:",
                           "reconnect_min:",
                           "reconnect_max:",
+                          "max_dedicated:",
                           "hold:",
                           "timeout:",
                           "max_bytes:",

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "redis_process.hpp"
+#include "session_fixture.hpp"
 
 using namespace std::chrono_literals;
 using tether::proxy::ClientSession;
@@ -16,86 +17,7 @@ using tether::testing::RedisProcess;
 using tether::upstream::Pool;
 
 namespace {
-
-// One session on one end of a socketpair; the test plays the client on the other end.
-struct Fixture {
-  tether::asio::io_context io;
-  tether::metrics::Metrics metrics{{"test"}};
-  ListenerSettings settings;
-  std::unique_ptr<Pool> pool;
-  std::shared_ptr<ClientSession> session;
-  int client = -1;
-  bool closed = false;
-
-  explicit Fixture(std::uint16_t port,
-                   std::function<void(tether::upstream::PoolSettings&)> tweak = nullptr) {
-    settings.service = "test";
-    tether::upstream::PoolSettings ps;
-    ps.service = "test";
-    ps.target = *tether::util::parse_endpoint("127.0.0.1:" + std::to_string(port));
-    ps.reconnect_min = 20ms;
-    ps.reconnect_max = 50ms;
-    if (tweak) tweak(ps);
-    pool = std::make_unique<Pool>(io.get_executor(), ps, metrics.service(0));
-    pool->start();
-  }
-
-  void open() {
-    int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-    client = fds[0];
-    ::fcntl(client, F_SETFL, O_NONBLOCK);
-    ClientSession::Socket s(io, tether::asio::generic::stream_protocol(AF_UNIX, 0), fds[1]);
-    session = std::make_shared<ClientSession>(std::move(s), settings, *pool, metrics.service(0),
-                                              [this] { closed = true; });
-    session->start();
-  }
-
-  ~Fixture() {
-    if (session) session->close();
-    pool->stop();
-    io.restart();
-    io.run_for(100ms);
-    if (client >= 0) ::close(client);
-  }
-
-  void send(std::string_view bytes) {
-    std::size_t off = 0;
-    while (off < bytes.size()) {
-      auto n = ::send(client, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-      if (n > 0) {
-        off += static_cast<std::size_t>(n);
-      } else {
-        REQUIRE(errno == EAGAIN);
-        pump(1ms);
-      }
-    }
-  }
-
-  void pump(std::chrono::milliseconds d) {
-    io.restart();
-    io.run_for(d);
-  }
-
-  // Reads until `expected` bytes arrived, EOF, or the limit; returns what arrived.
-  std::string receive(std::size_t expected, bool* eof = nullptr,
-                      std::chrono::milliseconds limit = 5s) {
-    std::string got;
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (got.size() < expected && std::chrono::steady_clock::now() < end) {
-      pump(2ms);
-      char buf[65536];
-      auto n = ::read(client, buf, sizeof buf);
-      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
-      if (n == 0) {
-        if (eof) *eof = true;
-        break;
-      }
-    }
-    return got;
-  }
-};
-
+using Fixture = tether::testing::SessionFixture;
 }  // namespace
 
 TEST_CASE("session: pipelined commands, replies in order") {
@@ -139,12 +61,12 @@ TEST_CASE("session: stateful and denied commands are refused by name, connection
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
-  f.send("multi\r\nXREAD BLOCK 0 STREAMS s $\r\nXREAD STREAMS s 0\r\nSHUTDOWN\r\nPING\r\n");
+  f.send("subscribe c\r\nSCRIPT DEBUG YES\r\nXREAD STREAMS s 0\r\nSHUTDOWN\r\nPING\r\n");
   auto got = f.receive(1000, nullptr, 500ms);
   CHECK(got ==
-        "-NOTSUPPORTED 'MULTI' needs a dedicated upstream connection, which this redis-tether "
-        "version does not provide\r\n"
-        "-NOTSUPPORTED 'XREAD' needs a dedicated upstream connection, which this redis-tether "
+        "-NOTSUPPORTED 'SUBSCRIBE' needs a dedicated upstream connection, which this "
+        "redis-tether version does not provide\r\n"
+        "-NOTSUPPORTED 'SCRIPT' needs a dedicated upstream connection, which this redis-tether "
         "version does not provide\r\n"
         "*-1\r\n"
         "-DENIED 'SHUTDOWN' is refused by redis-tether: it would change the Redis topology\r\n"

@@ -10,18 +10,22 @@ using tether::resp::CommandClass;
 using tether::resp::upper_name;
 
 TEST_CASE("classify_command knows every listed command in any case", "[command_table]") {
-  for (const char* name :
-       {"MULTI",      "EXEC",       "DISCARD",     "WATCH",        "UNWATCH",      "SUBSCRIBE",
-        "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "BLPOP",
-        "BRPOP",      "BRPOPLPUSH", "BLMOVE",      "BLMPOP",       "BZPOPMIN",     "BZPOPMAX",
-        "BZMPOP",     "WAIT",       "SELECT",      "CLIENT",       "MONITOR",      "HELLO",
-        "RESET",      "AUTH"}) {
+  auto check = [](const char* name, CommandClass cls) {
     INFO(name);
-    CHECK(classify_command(name) == CommandClass::stateful);
+    CHECK(classify_command(name) == cls);
     std::string lower(name);
     for (char& c : lower)
       c = static_cast<char>(c - 'A' + 'a');
-    CHECK(classify_command(lower) == CommandClass::stateful);
+    CHECK(classify_command(lower) == cls);
+  };
+  for (const char* name : {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "BLPOP", "BRPOP",
+                           "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}) {
+    check(name, CommandClass::pinned);
+  }
+  for (const char* name :
+       {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
+        "WAIT", "WAITAOF", "SELECT", "CLIENT", "MONITOR", "HELLO", "RESET", "AUTH"}) {
+    check(name, CommandClass::stateful);
   }
   CHECK(classify_command("XREAD") == CommandClass::inspect);
   CHECK(classify_command("xReadGroup") == CommandClass::inspect);
@@ -61,18 +65,18 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
     REQUIRE(scanner.scan(bytes) == ScanStatus::complete);
     return classify_request(bytes.substr(0, scanner.request().size), scanner.request());
   };
-  CHECK(classify("XREAD block 0 STREAMS s $\r\n") == CommandClass::stateful);
+  CHECK(classify("XREAD block 0 STREAMS s $\r\n") == CommandClass::pinned);
   CHECK(classify("*6\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$1\r\nc\r\n"
-                 "$5\r\nBlOcK\r\n$1\r\n0\r\n") == CommandClass::stateful);
+                 "$5\r\nBlOcK\r\n$1\r\n0\r\n") == CommandClass::pinned);
   CHECK(classify("XREAD STREAMS s 0\r\n") == CommandClass::shared);
   CHECK(classify("XREAD STREAMS BLOCKS 0\r\n") == CommandClass::shared);
-  CHECK(classify("XREAD COUNT 5 BLOCK 100 STREAMS s $\r\n") == CommandClass::stateful);
+  CHECK(classify("XREAD COUNT 5 BLOCK 100 STREAMS s $\r\n") == CommandClass::pinned);
   // "block" as a key, a group, a consumer or a COUNT value is not the option.
   CHECK(classify("XREAD STREAMS block 0\r\n") == CommandClass::shared);
   CHECK(classify("XREAD COUNT block STREAMS s 0\r\n") == CommandClass::shared);
   CHECK(classify("XREADGROUP GROUP block c1 STREAMS s >\r\n") == CommandClass::shared);
   CHECK(classify("XREADGROUP GROUP g block NOACK STREAMS s >\r\n") == CommandClass::shared);
-  CHECK(classify("XREADGROUP GROUP g c NOACK BLOCK 0 STREAMS s >\r\n") == CommandClass::stateful);
+  CHECK(classify("XREADGROUP GROUP g c NOACK BLOCK 0 STREAMS s >\r\n") == CommandClass::pinned);
   // SCRIPT DEBUG would turn the shared connection into a debugger session.
   CHECK(classify("SCRIPT DEBUG YES\r\n") == CommandClass::stateful);
   CHECK(classify("script debug sync\r\n") == CommandClass::stateful);
@@ -80,5 +84,6 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
   CHECK(classify("SCRIPT\r\n") == CommandClass::shared);
   CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::stateful);
   CHECK(classify("GET k\r\n") == CommandClass::shared);
-  CHECK(classify("MULTI\r\n") == CommandClass::stateful);
+  CHECK(classify("MULTI\r\n") == CommandClass::pinned);
+  CHECK(classify("SUBSCRIBE c\r\n") == CommandClass::stateful);
 }

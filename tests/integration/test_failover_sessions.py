@@ -1,0 +1,81 @@
+"""Transactions and blocking commands across a Sentinel failover (issue 4, item 4), on the
+fixture of test_sentinel_failover.py (1 master, 2 replicas, 3 Sentinels):
+
+- a transaction open at the failover ends in -EXECABORT on EXEC, and none of it is on the
+  new master (never half-applied);
+- a WATCH across the failover makes EXEC fail the same way;
+- a client blocked in BLPOP gets -OUTCOMEUNKNOWN (its dedicated connection to the old
+  master closes when the failover begins) and can block again on the new master;
+- every connection stays open, and transactions after the failover run normally.
+"""
+
+import time
+
+import pytest
+
+from harness import RespClient, RespError
+from sentinel_topology import make_topology  # noqa: F401  (pytest fixture)
+from test_sentinel_failover import (  # noqa: F401  (make_proxy is a pytest fixture)
+    assert_no_client_closed, make_proxy, wait_switch)
+
+pytestmark = pytest.mark.proxy_only
+
+
+def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy):  # noqa: F811
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    with RespClient(proxy.address, timeout=30) as txn, \
+            RespClient(proxy.address, timeout=30) as watcher, \
+            RespClient(proxy.address, timeout=30) as blocked:
+        assert txn.command("MULTI") == "OK"
+        assert txn.command("SET", "tx:a", "1") == "QUEUED"
+        assert watcher.command("SET", "tx:w", "0") == "OK"
+        assert watcher.command("WATCH", "tx:w") == "OK"
+        blocked.send_command("BLPOP", "tx:q", "0")
+        time.sleep(0.3)  # BLPOP is blocked on the master now
+
+        old = topo.current_master()
+        t_failover = topo.planned_failover(sentinel=1)
+        sw = wait_switch(topo, old.address, t_failover)
+        new = topo.node_at(sw.new)
+
+        # The transaction: what is sent after the failover began is refused, EXEC aborts.
+        queued = txn.command("SET", "tx:b", "2")
+        assert isinstance(queued, RespError) and queued.code == "EXECABORT", queued
+        ended = txn.command("EXEC")
+        assert isinstance(ended, RespError) and ended.code == "EXECABORT", ended
+        assert "none of it ran" in ended
+        # WATCH across the failover: EXEC fails.
+        assert isinstance(watcher.command("MULTI"), RespError)
+        watched = watcher.command("EXEC")
+        assert isinstance(watched, RespError) and watched.code == "EXECABORT", watched
+        # BLPOP: the outcome is unknown (its connection closed with it in flight).
+        lost = blocked.read_reply()
+        assert isinstance(lost, RespError) and lost.code == "OUTCOMEUNKNOWN", lost
+
+        # Nothing of the transaction reached either node.
+        with new.client() as c:
+            assert c.command("EXISTS", "tx:a", "tx:b") == 0
+        # After the failover everything works on the new master, on the same connections.
+        assert txn.command("MULTI") == "OK"
+        assert txn.command("INCR", "tx:n") == "QUEUED"
+        assert txn.command("EXEC") == [1]
+        assert watcher.command("WATCH", "tx:w") == "OK"
+        assert watcher.command("MULTI") == "OK"
+        assert watcher.command("SET", "tx:w", "1") == "QUEUED"
+        assert watcher.command("EXEC") == ["OK"]
+        blocked.send_command("BLPOP", "tx:q", "0")
+        time.sleep(0.3)
+        with new.client() as c:
+            assert c.command("RPUSH", "tx:q", "x") == 1
+        assert blocked.read_reply() == [b"tx:q", b"x"]
+        with new.client() as c:
+            assert c.command("GET", "tx:n") == b"1"
+            assert c.command("GET", "tx:w") == b"1"
+        for c in (txn, watcher, blocked):
+            assert c.command("PING") == "PONG"
+    m = assert_no_client_closed(proxy)
+    errors = {dict(ls).get("code"): int(v) for (n, ls), v in m.series.items()
+              if n == "redis_tether_error_replies_total" and v}
+    print(f"\nsessions across a planned failover to {sw.new}: proxy error replies {errors}")
+    assert errors == {"EXECABORT": 4, "OUTCOMEUNKNOWN": 1}

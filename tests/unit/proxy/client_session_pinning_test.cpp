@@ -1,0 +1,122 @@
+// ClientSession pinning: MULTI ... EXEC, WATCH and blocking commands run on the client's
+// own upstream connection, byte for byte as with Redis, and give it back afterwards.
+#include <hiredis/hiredis.h>
+
+#include <catch2/catch.hpp>
+
+#include "redis_process.hpp"
+#include "session_fixture.hpp"
+
+using namespace std::chrono_literals;
+using tether::testing::RedisProcess;
+using Fixture = tether::testing::SessionFixture;
+
+namespace {
+
+// One command straight to the server, bypassing the proxy (another client).
+std::string direct(std::uint16_t port, const char* cmd) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  REQUIRE(c != nullptr);
+  REQUIRE(c->err == 0);
+  auto* r = static_cast<redisReply*>(redisCommand(c, cmd));
+  std::string out = r && r->str                       ? std::string(r->str, r->len)
+                    : r && r->type == REDIS_REPLY_NIL ? "(nil)"
+                    : r                               ? std::to_string(r->integer)
+                                                      : "<null>";
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+bool wait_for(Fixture& f, const std::function<bool()>& done) {
+  for (int i = 0; i < 500 && !done(); ++i)
+    f.pump(2ms);
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("pinning: MULTI ... EXEC after a shared SET, replies as Redis gives them") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  // The SET goes to a shared connection, the transaction to the client's own: GET inside
+  // the transaction must still see the SET.
+  f.send("SET k 1\r\nMULTI\r\nINCR k\r\nGET k\r\nEXEC\r\nGET k\r\n");
+  const std::string want = "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:2\r\n$1\r\n2\r\n$1\r\n2\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));  // given back
+  // DISCARD ends a transaction too; nothing of it ran.
+  f.send("MULTI\r\nSET k 9\r\nDISCARD\r\nGET k\r\n");
+  const std::string want2 = "+OK\r\n+QUEUED\r\n+OK\r\n$1\r\n2\r\n";
+  CHECK(f.receive(want2.size()) == want2);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+}
+
+TEST_CASE("pinning: WATCH sees another client's write and EXEC fails") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("WATCH w\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  CHECK(f.pool->dedicated_in_use() == 1);  // held while the WATCH lives
+  CHECK(direct(redis.port(), "SET w other") == "OK");
+  f.send("MULTI\r\nSET w mine\r\nEXEC\r\nGET w\r\n");
+  const std::string want = "+OK\r\n+QUEUED\r\n*-1\r\n$5\r\nother\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+}
+
+TEST_CASE("pinning: a blocking command waits on its own connection; others go on") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("BLPOP list 0\r\n");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.pump(50ms);
+  CHECK(f.receive(1, nullptr, 50ms).empty());  // blocked
+  CHECK(direct(redis.port(), "LPUSH list x") == "1");
+  const std::string want = "*2\r\n$4\r\nlist\r\n$1\r\nx\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.send("PING\r\n");
+  CHECK(f.receive(7) == "+PONG\r\n");
+}
+
+TEST_CASE("pinning: past pool.max_dedicated a clear error, the connection kept") {
+  RedisProcess redis;
+  Fixture f(redis.port(), [](tether::upstream::PoolSettings& s) { s.max_dedicated = 0; });
+  f.open();
+  f.send("MULTI\r\nPING\r\n");
+  const std::string want =
+      "-DEDICATEDFULL all 0 dedicated upstream connections of service 'test' are in use "
+      "(pool.max_dedicated); try again later\r\n+PONG\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("pinning: a transaction whose connection is lost ends in EXECABORT, none of it ran") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET a 1\r\n");
+  CHECK(f.receive(14) == "+OK\r\n+QUEUED\r\n");
+  // A failover begins: nothing more may reach this master, not even inside a transaction.
+  f.pool->pause("failover of test in progress");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.send("SET b 2\r\nEXEC\r\n");
+  const std::string want =
+      "-EXECABORT Transaction discarded because its connection to the master was lost; EXEC "
+      "or DISCARD ends it\r\n"
+      "-EXECABORT Transaction discarded because its connection to the master was lost (e.g. "
+      "a failover); none of it ran\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "EXISTS a") == "0");
+  CHECK(direct(redis.port(), "EXISTS b") == "0");
+  // The next transaction, once the failover is over, runs normally.
+  f.pool->resume();
+  f.send("MULTI\r\nSET a 1\r\nEXEC\r\n");
+  const std::string again = "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n";
+  CHECK(f.receive(again.size()) == again);
+  CHECK_FALSE(f.closed);
+}
