@@ -130,6 +130,7 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   r.listener.output_hard_limit = s.limits.output_hard_limit;
   r.listener.max_request_bytes = s.limits.max_request_bytes;
   r.listener.protocol = s.protocol;
+  r.listener.deny_commands = s.deny_commands;
   return r;
 }
 

@@ -308,6 +308,37 @@ void read_sentinels(MapReader& r, const util::Endpoint* listen, Errors& errors,
   }
 }
 
+// `deny_commands`: a list (possibly empty) of command names, kept upper-case.
+void read_deny_commands(MapReader& r, Errors& errors, std::vector<std::string>& out) {
+  if (!r.has("deny_commands")) return;
+  const YAML::Node& list = *r.value("deny_commands");
+  if (list.IsNull() || (list.IsSequence() && list.size() == 0)) {
+    out.clear();  // deny nothing
+    return;
+  }
+  if (!list.IsSequence()) {
+    r.error("deny_commands",
+            "expected a list of command names such as [SHUTDOWN, FLUSHALL], got " + describe(list));
+    return;
+  }
+  out.clear();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string path = r.path("deny_commands") + "[" + std::to_string(i) + "]";
+    const int line = line_of(list[i]) == 0 ? r.line("deny_commands") : line_of(list[i]);
+    const bool ok = list[i].IsScalar() && !list[i].Scalar().empty() &&
+                    std::all_of(list[i].Scalar().begin(), list[i].Scalar().end(),
+                                [](unsigned char c) { return c > ' ' && c < 0x7f; });
+    if (!ok) {
+      errors.add(path, line, "expected a command name such as FLUSHALL, got " + describe(list[i]));
+      continue;
+    }
+    std::string name = list[i].Scalar();
+    for (char& c : name)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+}
+
 void read_failover(MapReader& parent, FailoverOptions& failover) {
   MapReader r = parent.child("failover", {"poll_interval", "hold_bound"});
   r.read_duration("poll_interval", kMinPollInterval, failover.poll_interval);
@@ -391,12 +422,12 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
                          const std::string& base_dir, Errors& errors) {
   ServiceRead out;
   ServiceConfig& svc = out.config;
-  MapReader r(
-      node, path, line,
-      {"name", "listen", "listen_mode", "upstream", "upstream_username", "upstream_password",
-       "upstream_password_file", "master_name", "sentinels", "sentinel_username",
-       "sentinel_password", "sentinel_password_file", "pool", "hold", "failover", "limits"},
-      errors);
+  MapReader r(node, path, line,
+              {"name", "listen", "listen_mode", "upstream", "upstream_username",
+               "upstream_password", "upstream_password_file", "master_name", "sentinels",
+               "sentinel_username", "sentinel_password", "sentinel_password_file", "pool", "hold",
+               "failover", "limits", "deny_commands"},
+              errors);
   if (!r.is_mapping()) return out;
   if (r.require("name", "a short label such as main") && r.read_string("name", svc.name)) {
     out.name_ok = valid_name(svc.name);
@@ -417,6 +448,7 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
   read_pool(r, svc.pool);
   read_hold(r, svc.hold);
   read_limits(r, svc.limits, svc.protocol);
+  read_deny_commands(r, errors, svc.deny_commands);
   return out;
 }
 

@@ -4,7 +4,9 @@
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 #include "tether/resp/command_table.hpp"
 #include "tether/resp/error_replies.hpp"
@@ -207,6 +209,14 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
     return std::string_view(upper.data(),
                             resp::upper_name(request.name, upper.data(), upper.size()));
   };
+  if (!settings_.deny_commands.empty()) {
+    const auto n = name();
+    if (std::find(settings_.deny_commands.begin(), settings_.deny_commands.end(), n) !=
+        settings_.deny_commands.end()) {
+      refuse(resp::ErrorCode::denied, resp::denied_error(n));
+      return false;
+    }
+  }
   // While pinned (or waiting for the dedicated connection, or with a transaction whose
   // connection was lost) every forwarded command goes that way, in order.
   if (cls == resp::CommandClass::pinned ||
@@ -227,17 +237,64 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
       return false;
     case resp::CommandClass::denied:
-      refuse(resp::ErrorCode::denied, resp::denied_error(name()));
+      refuse(resp::ErrorCode::denied, resp::replication_denied_error(name()));
       return false;
     case resp::CommandClass::local:
-      // QUIT: Redis answers +OK and closes once the reply is written.
-      reply_local("+OK\r\n");
-      close_after_flush_ = true;
-      metrics_.closed(metrics::CloseReason::quit);
-      return false;
+      return answer_local(bytes, request, name());
     case resp::CommandClass::inspect:
       break;
   }
+  return false;
+}
+
+// QUIT, RESET, CLIENT SETNAME / GETNAME: the proxy's own answers, as Redis words them.
+bool ClientSession::answer_local(std::string_view bytes, const resp::Request& request,
+                                 std::string_view name) {
+  if (name == "QUIT") {  // Redis answers +OK and closes once the reply is written
+    reply_local("+OK\r\n");
+    close_after_flush_ = true;
+    metrics_.closed(metrics::CloseReason::quit);
+    return false;
+  }
+  if (name == "RESET") {
+    client_name_.clear();
+    // A dedicated connection resets itself (discarding a transaction, unwatching).
+    if (pin_requested_ || pin_broken_) return route_pinned(bytes, name);
+    reply_local("+RESET\r\n");
+    return false;
+  }
+  // CLIENT SETNAME name | CLIENT GETNAME
+  resp::ArgIterator args(bytes, request);
+  std::string scratch;
+  std::string_view arg;
+  std::vector<std::string> argv;
+  while (argv.size() < 4 && args.next(arg, scratch))
+    argv.emplace_back(arg);
+  std::string sub = argv.size() > 1 ? argv[1] : std::string();
+  for (char& c : sub)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (sub == "GETNAME") {
+    if (argv.size() != 2) {
+      reply_local("-ERR wrong number of arguments for 'client|getname' command\r\n");
+    } else if (client_name_.empty()) {
+      reply_local("$-1\r\n");
+    } else {
+      reply_local("$" + std::to_string(client_name_.size()) + "\r\n" + client_name_ + "\r\n");
+    }
+    return false;
+  }
+  if (argv.size() != 3) {
+    reply_local("-ERR wrong number of arguments for 'client|setname' command\r\n");
+    return false;
+  }
+  const std::string& wanted = argv[2];
+  if (std::any_of(wanted.begin(), wanted.end(),
+                  [](unsigned char c) { return c < '!' || c > '~'; })) {
+    reply_local("-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    return false;
+  }
+  client_name_ = wanted;
+  reply_local("+OK\r\n");
   return false;
 }
 
@@ -275,12 +332,18 @@ void ClientSession::track_pinned_state(std::string_view name) {
     watching_ = true;
   } else if (name == "UNWATCH" && !in_multi_) {
     watching_ = false;
+  } else if (name == "RESET") {
+    in_multi_ = false;
+    watching_ = false;
   }
 }
 
 void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_view name) {
-  const bool ends = name == "EXEC" || name == "DISCARD" || (name == "UNWATCH" && !in_multi_);
-  if ((name == "DISCARD" && in_multi_) || (name == "UNWATCH" && !in_multi_)) {
+  const bool ends =
+      name == "EXEC" || name == "DISCARD" || name == "RESET" || (name == "UNWATCH" && !in_multi_);
+  if (name == "RESET") {
+    deliver(slot, "+RESET\r\n");
+  } else if ((name == "DISCARD" && in_multi_) || (name == "UNWATCH" && !in_multi_)) {
     deliver(slot, "+OK\r\n");  // what Redis answers; nothing was left to discard
   } else {
     metrics_.error_reply(resp::ErrorCode::execabort);

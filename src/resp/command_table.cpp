@@ -18,25 +18,43 @@ struct Entry {
 using C = CommandClass;
 
 // Sorted by name (checked at compile time below). Everything absent is `shared`.
+// SYNC and PSYNC would turn a shared connection into a replication stream: always
+// denied. Commands that change the topology (SHUTDOWN, REPLICAOF, ...) are denied by
+// each service's configurable deny list (services[].deny_commands), not here.
 constexpr std::array kTable{
-    Entry{"AUTH", C::stateful},         Entry{"BLMOVE", C::pinned},
-    Entry{"BLMPOP", C::pinned},         Entry{"BLPOP", C::pinned},
-    Entry{"BRPOP", C::pinned},          Entry{"BRPOPLPUSH", C::pinned},
-    Entry{"BZMPOP", C::pinned},         Entry{"BZPOPMAX", C::pinned},
-    Entry{"BZPOPMIN", C::pinned},       Entry{"CLIENT", C::stateful},
-    Entry{"DISCARD", C::pinned},        Entry{"EXEC", C::pinned},
-    Entry{"FAILOVER", C::denied},       Entry{"HELLO", C::stateful},
-    Entry{"MONITOR", C::stateful},      Entry{"MULTI", C::pinned},
-    Entry{"PSUBSCRIBE", C::stateful},   Entry{"PSYNC", C::denied},
-    Entry{"PUNSUBSCRIBE", C::stateful}, Entry{"QUIT", C::local},
-    Entry{"REPLICAOF", C::denied},      Entry{"RESET", C::stateful},
-    Entry{"SCRIPT", C::inspect},        Entry{"SELECT", C::stateful},
-    Entry{"SHUTDOWN", C::denied},       Entry{"SLAVEOF", C::denied},
-    Entry{"SSUBSCRIBE", C::stateful},   Entry{"SUBSCRIBE", C::stateful},
-    Entry{"SUNSUBSCRIBE", C::stateful}, Entry{"SYNC", C::denied},
-    Entry{"UNSUBSCRIBE", C::stateful},  Entry{"UNWATCH", C::pinned},
-    Entry{"WAIT", C::stateful},         Entry{"WAITAOF", C::stateful},
-    Entry{"WATCH", C::pinned},          Entry{"XREAD", C::inspect},
+    Entry{"AUTH", C::stateful},
+    Entry{"BLMOVE", C::pinned},
+    Entry{"BLMPOP", C::pinned},
+    Entry{"BLPOP", C::pinned},
+    Entry{"BRPOP", C::pinned},
+    Entry{"BRPOPLPUSH", C::pinned},
+    Entry{"BZMPOP", C::pinned},
+    Entry{"BZPOPMAX", C::pinned},
+    Entry{"BZPOPMIN", C::pinned},
+    Entry{"CLIENT", C::inspect},
+    Entry{"DISCARD", C::pinned},
+    Entry{"EXEC", C::pinned},
+    Entry{"HELLO", C::stateful},
+    Entry{"MONITOR", C::stateful},
+    Entry{"MULTI", C::pinned},
+    Entry{"PSUBSCRIBE", C::stateful},
+    Entry{"PSYNC", C::denied},
+    Entry{"PUNSUBSCRIBE", C::stateful},
+    Entry{"QUIT", C::local},
+    Entry{"RESET", C::local},
+    Entry{"SCRIPT", C::inspect},
+    Entry{"SELECT", C::stateful},
+
+    Entry{"SSUBSCRIBE", C::stateful},
+    Entry{"SUBSCRIBE", C::stateful},
+    Entry{"SUNSUBSCRIBE", C::stateful},
+    Entry{"SYNC", C::denied},
+    Entry{"UNSUBSCRIBE", C::stateful},
+    Entry{"UNWATCH", C::pinned},
+    Entry{"WAIT", C::stateful},
+    Entry{"WAITAOF", C::stateful},
+    Entry{"WATCH", C::pinned},
+    Entry{"XREAD", C::inspect},
     Entry{"XREADGROUP", C::inspect},
 };
 
@@ -111,6 +129,13 @@ CommandClass classify_request(std::string_view request_bytes, const Request& req
   std::string scratch;
   std::string_view arg;
   if (!args.next(arg, scratch)) return CommandClass::shared;  // the name itself
+  if (is_word(arg, "CLIENT")) {
+    // CLIENT SETNAME / GETNAME are answered by the proxy (the name is the client's, not
+    // the shared connection's); the rest of CLIENT needs a connection of its own.
+    if (!args.next(arg, scratch)) return CommandClass::stateful;
+    return is_word(arg, "SETNAME") || is_word(arg, "GETNAME") ? CommandClass::local
+                                                              : CommandClass::stateful;
+  }
   if (is_word(arg, "SCRIPT")) {
     // SCRIPT DEBUG turns the connection into a Lua debugging session (and SYNC blocks
     // the server): it must never reach a shared connection.

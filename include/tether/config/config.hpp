@@ -86,6 +86,9 @@ struct ServiceConfig {
   HoldOptions hold;
   ClientLimits limits;
   resp::Limits protocol;  // proto-max-bulk-len, inline and multibulk limits
+  // Commands refused with -DENIED (upper-case): those that would change the topology
+  // under the Sentinels. SYNC and PSYNC are always refused.
+  std::vector<std::string> deny_commands = {"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"};
 
   bool uses_sentinel() const { return !master_name.empty(); }
 };

@@ -87,6 +87,7 @@ class ClientSession final : public upstream::ReplySink,
   bool process_input(const std::shared_ptr<upstream::ReplySink>& self);
   bool route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
              const resp::Request& request);
+  bool answer_local(std::string_view bytes, const resp::Request& request, std::string_view name);
   // A command for the client's dedicated connection (pinned class, or any while pinned).
   bool route_pinned(std::string_view bytes, std::string_view name);
   void track_pinned_state(std::string_view name);
@@ -132,6 +133,7 @@ class ClientSession final : public upstream::ReplySink,
     std::string name;
   };
   std::deque<PinnedCommand> pin_queue_;  // not yet written to pinned_
+  std::string client_name_;              // CLIENT SETNAME, answered here (not the upstream's)
   bool in_multi_ = false;
   bool watching_ = false;
   bool pin_broken_ = false;             // the dedicated connection died with a transaction open

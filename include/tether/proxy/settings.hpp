@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tether/resp/limits.hpp"
 
@@ -17,6 +18,8 @@ struct ListenerSettings {
   std::uint64_t output_hard_limit = 1ULL << 30;
   std::uint64_t max_request_bytes = 1ULL << 30;
   resp::Limits protocol;
+  // Refused with -DENIED, upper-case (services[].deny_commands; same default).
+  std::vector<std::string> deny_commands = {"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"};
 };
 
 }  // namespace tether::proxy

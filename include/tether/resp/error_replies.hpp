@@ -117,9 +117,20 @@ inline std::string not_supported_error(std::string_view command) {
   return detail::line("NOTSUPPORTED", t);
 }
 
+// A command of the service's deny list (services[].deny_commands; by default those that
+// would change the topology under the Sentinels: SHUTDOWN, REPLICAOF, SLAVEOF, FAILOVER).
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
-  t.append(command).append("' is refused by redis-tether: it would change the Redis topology");
+  t.append(command).append("' is refused by redis-tether (services[].deny_commands)");
+  return detail::line("DENIED", t);
+}
+
+// SYNC, PSYNC: always refused.
+inline std::string replication_denied_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command).append(
+      "' is refused by redis-tether: it would turn a shared connection into a replication "
+      "stream");
   return detail::line("DENIED", t);
 }
 

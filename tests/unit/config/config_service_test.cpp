@@ -315,3 +315,16 @@ TEST_CASE("passwords and password files from the environment: ${NAME}") {
   ::unsetenv("TETHER_TEST_PW");
   ::unsetenv("TETHER_TEST_EMPTY");
 }
+
+TEST_CASE("deny_commands: a list of names; [] denies none; other shapes are errors") {
+  auto empty = load(with_auth("    deny_commands: []\n"));
+  INFO(dump(empty));
+  REQUIRE(empty.config);
+  CHECK(empty.config->services[0].deny_commands.empty());
+  auto scalar = load(with_auth("    deny_commands: FLUSHALL\n"));
+  REQUIRE(scalar.errors.size() == 1);
+  require_error(scalar, "services[0].deny_commands", 5, "expected a list of command names");
+  auto bad = load(with_auth("    deny_commands: [GET, \"two words\", {a: 1}]\n"));
+  REQUIRE(bad.errors.size() == 2);
+  require_error(bad, "services[0].deny_commands[1]", 5, "expected a command name");
+}

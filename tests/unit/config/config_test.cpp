@@ -42,6 +42,8 @@ TEST_CASE("a minimal file gets every default") {
   CHECK(s.pool.reconnect_min == 50ms);
   CHECK(s.pool.reconnect_max == 1s);
   CHECK(s.pool.max_dedicated == 64);
+  CHECK(s.deny_commands ==
+        std::vector<std::string>{"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"});
   CHECK(s.hold.timeout == 5s);
   CHECK(s.hold.max_bytes == 16ULL << 20);
   CHECK(s.limits.max_clients == 10000);
@@ -69,6 +71,7 @@ services:
     upstream: redis.internal:6380
     upstream_username: app
     upstream_password: s3cret
+    deny_commands: [flushall, Keys, FLUSHALL]
     pool:
       size: 8
       connect_timeout: 250ms
@@ -111,6 +114,7 @@ services:
   CHECK(s.pool.reconnect_min == 10ms);
   CHECK(s.pool.reconnect_max == 2min);
   CHECK(s.pool.max_dedicated == 3);
+  CHECK(s.deny_commands == std::vector<std::string>{"FLUSHALL", "KEYS"});
   CHECK(s.hold.timeout == 0ms);
   CHECK(s.hold.max_bytes == 1ULL << 20);
   CHECK(s.limits.max_clients == 50);
@@ -294,6 +298,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "reconnect_min:",
                           "reconnect_max:",
                           "max_dedicated:",
+                          "deny_commands:",
                           "hold:",
                           "timeout:",
                           "max_bytes:",

@@ -69,9 +69,39 @@ TEST_CASE("session: stateful and denied commands are refused by name, connection
         "-NOTSUPPORTED 'SCRIPT' needs a dedicated upstream connection, which this redis-tether "
         "version does not provide\r\n"
         "*-1\r\n"
-        "-DENIED 'SHUTDOWN' is refused by redis-tether: it would change the Redis topology\r\n"
+        "-DENIED 'SHUTDOWN' is refused by redis-tether (services[].deny_commands)\r\n"
         "+PONG\r\n");
   CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("session: CLIENT SETNAME/GETNAME and RESET are answered by the proxy") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send(
+      "CLIENT GETNAME\r\nCLIENT SETNAME app-1\r\nclient getname\r\n"
+      "CLIENT SETNAME \"a b\"\r\nCLIENT SETNAME\r\nCLIENT GETNAME x\r\nRESET\r\n"
+      "CLIENT GETNAME\r\nPING\r\n");
+  const std::string want =
+      "$-1\r\n+OK\r\n$5\r\napp-1\r\n"
+      "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+      "-ERR wrong number of arguments for 'client|setname' command\r\n"
+      "-ERR wrong number of arguments for 'client|getname' command\r\n"
+      "+RESET\r\n$-1\r\n+PONG\r\n";
+  CHECK(f.receive(want.size()) == want);
+}
+
+TEST_CASE("session: the deny list is configurable") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.settings.deny_commands = {"FLUSHALL", "KEYS"};
+  f.open();
+  f.send("flushall\r\nKEYS *\r\nDBSIZE\r\n");
+  const std::string want =
+      "-DENIED 'FLUSHALL' is refused by redis-tether (services[].deny_commands)\r\n"
+      "-DENIED 'KEYS' is refused by redis-tether (services[].deny_commands)\r\n"
+      ":0\r\n";
+  CHECK(f.receive(want.size()) == want);
 }
 
 TEST_CASE("session: QUIT answers +OK and closes") {

@@ -24,15 +24,20 @@ TEST_CASE("classify_command knows every listed command in any case", "[command_t
   }
   for (const char* name :
        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
-        "WAIT", "WAITAOF", "SELECT", "CLIENT", "MONITOR", "HELLO", "RESET", "AUTH"}) {
+        "WAIT", "WAITAOF", "SELECT", "MONITOR", "HELLO", "AUTH"}) {
     check(name, CommandClass::stateful);
   }
   CHECK(classify_command("XREAD") == CommandClass::inspect);
   CHECK(classify_command("xReadGroup") == CommandClass::inspect);
+  CHECK(classify_command("CLIENT") == CommandClass::inspect);
   CHECK(classify_command("quit") == CommandClass::local);
-  for (const char* name : {"SHUTDOWN", "replicaof", "SlaveOf", "FAILOVER", "sync", "PSYNC"}) {
+  CHECK(classify_command("Reset") == CommandClass::local);
+  // They would turn a shared connection into a replication stream.
+  for (const char* name : {"sync", "PSYNC"})
     CHECK(classify_command(name) == CommandClass::denied);
-  }
+  // Topology commands are the configurable deny list's business, not the table's.
+  for (const char* name : {"SHUTDOWN", "replicaof", "SlaveOf", "FAILOVER"})
+    CHECK(classify_command(name) == CommandClass::shared);
 }
 
 TEST_CASE("classify_command: everything else is shared", "[command_table]") {
@@ -83,6 +88,11 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
   CHECK(classify("SCRIPT LOAD \"return 1\"\r\n") == CommandClass::shared);
   CHECK(classify("SCRIPT\r\n") == CommandClass::shared);
   CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::stateful);
+  // CLIENT SETNAME / GETNAME are the proxy's; other CLIENT subcommands need a connection.
+  CHECK(classify("client setname app\r\n") == CommandClass::local);
+  CHECK(classify("CLIENT GETNAME\r\n") == CommandClass::local);
+  CHECK(classify("CLIENT LIST\r\n") == CommandClass::stateful);
+  CHECK(classify("CLIENT\r\n") == CommandClass::stateful);
   CHECK(classify("GET k\r\n") == CommandClass::shared);
   CHECK(classify("MULTI\r\n") == CommandClass::pinned);
   CHECK(classify("SUBSCRIBE c\r\n") == CommandClass::stateful);
