@@ -257,9 +257,15 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     return false;
   }
   if (name == "RESET") {
+    // A transaction whose connection was lost: RESET ends it (+RESET).
+    if (pin_broken_) return route_pinned(bytes, name);
+    // Forwarded, RESET would also log the dedicated connection out (AUTH), and the
+    // commands pipelined after it would still go there: refused while pinned.
+    if (pin_requested_) {
+      refuse(resp::ErrorCode::not_supported, resp::reset_while_pinned_error());
+      return false;
+    }
     client_name_.clear();
-    // A dedicated connection resets itself (discarding a transaction, unwatching).
-    if (pin_requested_ || pin_broken_) return route_pinned(bytes, name);
     reply_local("+RESET\r\n");
     return false;
   }
@@ -305,17 +311,21 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
     answer_broken_transaction(slot, name);
     return false;
   }
+  PinnedCommand command{slot, std::string(bytes), std::string(name), in_multi_, watching_};
   if (!pin_requested_) {
     if (!pool_.request_dedicated(weak_from_this())) {
-      metrics_.error_reply(resp::ErrorCode::dedicated_full);
       metrics_.limit_hit(metrics::Limit::max_dedicated);
-      deliver(slot, resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated));
+      std::deque<PinnedCommand> one;
+      one.push_back(std::move(command));
+      settle_not_run(std::move(one), false,
+                     resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated),
+                     resp::ErrorCode::dedicated_full);
       return false;
     }
     pin_requested_ = true;
   }
   track_pinned_state(name);
-  pin_queue_.push_back({slot, std::string(bytes), std::string(name)});
+  pin_queue_.push_back(std::move(command));
   flush_pinned();
   return true;
 }
@@ -364,12 +374,15 @@ void ClientSession::flush_pinned() {
   while (!pin_queue_.empty() && pinned_->accepting()) {
     auto& c = pin_queue_.front();
     pinned_->enqueue(self, c.slot, c.bytes);
+    written_before_[c.slot] = {c.multi_before, c.watch_before};
     pin_queue_.pop_front();
   }
 }
 
 void ClientSession::maybe_unpin() {
-  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0) {
+  // A connection that is closing is not released: dedicated_lost() settles what it owes.
+  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0 ||
+      !pinned_->accepting()) {
     return;
   }
   pool_.release_dedicated(std::exchange(pinned_, nullptr));
@@ -389,16 +402,12 @@ void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connec
 void ClientSession::dedicated_failed(const std::string& reason) {
   if (closed_ || !pin_requested_) return;
   pin_requested_ = false;
-  in_multi_ = false;  // nothing of it ran
-  watching_ = false;
-  const auto reply = resp::nomaster_error(
-      settings_.service, util::format_duration(pool_.settings().hold_timeout), reason);
   auto queued = std::move(pin_queue_);
   pin_queue_.clear();
-  for (const auto& c : queued) {
-    metrics_.error_reply(resp::ErrorCode::nomaster);
-    deliver(c.slot, reply);
-  }
+  settle_not_run(std::move(queued), false,
+                 resp::nomaster_error(settings_.service,
+                                      util::format_duration(pool_.settings().hold_timeout), reason),
+                 resp::ErrorCode::nomaster);
 }
 
 void ClientSession::dedicated_lost(upstream::Connection& connection,
@@ -416,30 +425,65 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
       name = std::string_view(upper.data(),
                               resp::upper_name(scanner.request().name, upper.data(), upper.size()));
     }
-    waiting.push_back({u.slot, std::move(u.bytes), std::string(name)});
+    const auto before = written_before_[u.slot];
+    written_before_.erase(u.slot);
+    waiting.push_back({u.slot, std::move(u.bytes), std::string(name), before.first, before.second});
   }
+  written_before_.clear();  // the rest were answered -OUTCOMEUNKNOWN
   for (auto& c : pin_queue_)
     waiting.push_back(std::move(c));
   pin_queue_.clear();
-  if (in_multi_ || watching_) {
-    // The transaction's state lived on that connection: it cannot go on elsewhere.
-    pin_broken_ = true;
-    for (const auto& c : waiting)
-      answer_broken_transaction(c.slot, c.name);
-    return;
+  settle_not_run(std::move(waiting), true, {}, resp::ErrorCode::nomaster);
+}
+
+// Commands that did not run on a dedicated connection (it was lost, or none could be
+// had), in order. Replayed from the transaction state just before the first of them:
+// one inside a transaction (MULTI or WATCH open) gets -EXECABORT up to the command that
+// ends it, since a transaction cannot go on elsewhere; the rest are sent again on a new
+// dedicated connection when `retry`, else answered `failure`, and a MULTI or WATCH among
+// those leaves its transaction broken the same way (never half-applied).
+void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retry,
+                                   const std::string& failure, resp::ErrorCode code) {
+  if (!commands.empty()) {
+    in_multi_ = commands.front().multi_before;
+    watching_ = commands.front().watch_before;
   }
-  // No transaction: what did not run is sent again on a new dedicated connection.
-  if (waiting.empty()) return;
-  if (!pool_.request_dedicated(weak_from_this())) {
-    for (const auto& c : waiting) {
-      metrics_.error_reply(resp::ErrorCode::dedicated_full);
-      deliver(c.slot,
-              resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated));
+  if (in_multi_ || watching_) pin_broken_ = true;
+  std::deque<PinnedCommand> again;
+  for (auto& c : commands) {
+    if (!again.empty()) {
+      again.push_back(std::move(c));
+    } else if (in_multi_ || watching_) {
+      pin_broken_ = true;
+      answer_broken_transaction(c.slot, c.name);
+    } else if (retry) {
+      again.push_back(std::move(c));
+    } else {
+      metrics_.error_reply(code);
+      deliver(c.slot, failure);
+      if (c.name == "MULTI" || c.name == "WATCH") {
+        (c.name == "MULTI" ? in_multi_ : watching_) = true;
+        pin_broken_ = true;
+      }
     }
+  }
+  if (again.empty()) return;
+  for (auto& c : again) {  // from a clean state, as routed again
+    c.multi_before = in_multi_;
+    c.watch_before = watching_;
+    track_pinned_state(c.name);
+  }
+  if (!pool_.request_dedicated(weak_from_this())) {
+    metrics_.limit_hit(metrics::Limit::max_dedicated);
+    in_multi_ = false;
+    watching_ = false;
+    settle_not_run(std::move(again), false,
+                   resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated),
+                   resp::ErrorCode::dedicated_full);
     return;
   }
   pin_requested_ = true;
-  pin_queue_ = std::move(waiting);
+  pin_queue_ = std::move(again);
 }
 
 void ClientSession::reply_local(std::string_view reply) {
@@ -468,6 +512,7 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
   if (closed_) return;
   const auto index = slot - head_slot_;
   if (std::exchange(parked_[index].via_pool, false)) --pool_outstanding_;
+  if (!written_before_.empty()) written_before_.erase(slot);
   if (index != 0) {
     auto& p = parked_[index];
     p.ready = true;

@@ -38,7 +38,7 @@ void Pool::start() {
   loop_generation_.assign(settings_.size, 0);
   if (has_target(settings_.target)) {
     for (std::size_t i = 0; i < settings_.size; ++i) {
-      asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+      spawn_maintain(i);
     }
   }
   asio::co_spawn(ex_, expire_loop(), asio::detached);
@@ -72,7 +72,7 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
     c.reset();
   }
   for (std::size_t i = 0; i < settings_.size; ++i) {
-    asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+    spawn_maintain(i);
   }
 }
 
@@ -97,8 +97,7 @@ void Pool::reconfigure(const PoolSettings& settings) {
   }
   if (has_target(settings_.target)) {
     for (std::size_t i = 0; i < settings_.size; ++i) {
-      if (loop_generation_[i] != generation_)
-        asio::co_spawn(ex_, maintain(i, generation_), asio::detached);
+      if (loop_generation_[i] != generation_) spawn_maintain(i);
     }
   }
   spdlog::info("event=pool_reconfigured service={} size={} generation={}", settings_.service,
@@ -163,7 +162,7 @@ asio::awaitable<void> Pool::obtain_dedicated(std::shared_ptr<DedicatedRequest> r
       co_await conn->run();  // until it closes: a failed dial, or the end of its use
       dedicated_.erase(conn.get());
       request->connection.reset();
-      if (request->handed) break;  // used and closed: the owner was told by on_lost
+      if (request->handed) co_return;  // used and closed: counted down by on_lost
       if (!conn->last_error().empty()) last_error_ = conn->last_error();
     }
     const auto left = deadline - clock::now();
@@ -205,12 +204,22 @@ std::size_t Pool::accepting_connections() const {
                                                 [](const auto& c) { return c && c->accepting(); }));
 }
 
+// The slot's owner is recorded here, not when the coroutine first runs (a turn later), so
+// that two spawns in one turn (a retarget and a reload) never give a slot two loops.
+void Pool::spawn_maintain(std::size_t index) {
+  loop_generation_[index] = generation_;
+  asio::co_spawn(ex_, maintain(index, generation_), asio::detached);
+}
+
 asio::awaitable<void> Pool::maintain(std::size_t index, std::uint64_t generation) {
   auto backoff = settings_.reconnect_min;
   asio::steady_timer timer(ex_);
-  loop_generation_[index] = generation;
-  // Ends when the target changes (a new loop takes the slot) or a reload shrinks the pool.
-  auto mine = [&] { return !stopped_ && generation == generation_ && index < settings_.size; };
+  // Ends when the target changes (a new loop takes the slot), a reload shrinks the pool,
+  // or another loop took the slot.
+  auto mine = [&] {
+    return !stopped_ && generation == generation_ && index < settings_.size &&
+           loop_generation_[index] == generation;
+  };
   while (mine()) {
     auto conn =
         std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++, generation);
@@ -412,6 +421,9 @@ void Pool::on_first_reply(Connection& c) {
 void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {
   if (auto it = dedicated_.find(&c); it != dedicated_.end()) {
     if (!it->second->handed) return;
+    // Counted down now, before the owner may ask for another (at max_dedicated it must
+    // get one).
+    --dedicated_count_;
     if (auto owner = it->second->owner.lock()) owner->dedicated_lost(c, std::move(unsent));
     return;
   }

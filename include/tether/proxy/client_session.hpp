@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,6 +81,13 @@ class ClientSession final : public upstream::ReplySink,
     bool via_pool = false;  // sent to the shared pool: counted in pool_outstanding_
     std::string bytes;
   };
+  struct PinnedCommand {
+    std::uint64_t slot;
+    std::string bytes;
+    std::string name;
+    bool multi_before = false;  // the transaction state just before this command
+    bool watch_before = false;
+  };
 
   asio::awaitable<void> read_loop(std::shared_ptr<ClientSession> self);
   asio::awaitable<void> write_loop(std::shared_ptr<ClientSession> self);
@@ -94,6 +102,8 @@ class ClientSession final : public upstream::ReplySink,
   void answer_broken_transaction(std::uint64_t slot, std::string_view name);
   void flush_pinned();
   void maybe_unpin();
+  void settle_not_run(std::deque<PinnedCommand> commands, bool retry, const std::string& failure,
+                      resp::ErrorCode code);
   // Writes a proxy reply into the next slot.
   void reply_local(std::string_view reply);
   void refuse(resp::ErrorCode code, std::string reply);
@@ -127,13 +137,10 @@ class ClientSession final : public upstream::ReplySink,
   // Pinning (see above). pinned_ is set once the pool handed the connection over.
   bool pin_requested_ = false;
   std::shared_ptr<upstream::Connection> pinned_;
-  struct PinnedCommand {
-    std::uint64_t slot;
-    std::string bytes;
-    std::string name;
-  };
   std::deque<PinnedCommand> pin_queue_;  // not yet written to pinned_
-  std::string client_name_;              // CLIENT SETNAME, answered here (not the upstream's)
+  // Written to pinned_ and not yet answered: slot -> (multi_before, watch_before).
+  std::map<std::uint64_t, std::pair<bool, bool>> written_before_;
+  std::string client_name_;  // CLIENT SETNAME, answered here (not the upstream's)
   bool in_multi_ = false;
   bool watching_ = false;
   bool pin_broken_ = false;             // the dedicated connection died with a transaction open

@@ -119,6 +119,12 @@ inline std::string not_supported_error(std::string_view command) {
 
 // A command of the service's deny list (services[].deny_commands; by default those that
 // would change the topology under the Sentinels: SHUTDOWN, REPLICAOF, SLAVEOF, FAILOVER).
+inline std::string reset_while_pinned_error() {
+  return detail::line("NOTSUPPORTED",
+                      "'RESET' while this client holds a dedicated connection (MULTI, WATCH or "
+                      "a blocking command): end it with EXEC, DISCARD or UNWATCH first");
+}
+
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether (services[].deny_commands)");

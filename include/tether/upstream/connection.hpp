@@ -72,7 +72,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> run();
 
   // Ready and not draining: may take new commands.
-  bool accepting() const { return state_ == State::ready && !draining_ && !refused_; }
+  bool accepting() const { return state_ == State::ready && !draining_ && !refused_ && !closing_; }
   bool ready() const { return state_ == State::ready; }
 
   // Appends one complete request. Precondition: accepting().

@@ -149,6 +149,7 @@ class Pool final : public ConnectionEvents {
   };
   asio::awaitable<void> obtain_dedicated(std::shared_ptr<DedicatedRequest> request);
   void close_dedicated();
+  void spawn_maintain(std::size_t index);
   asio::awaitable<void> maintain(std::size_t index, std::uint64_t generation);
   asio::awaitable<void> expire_loop();
   Connection* pick(ReplySink& sink);

@@ -83,16 +83,65 @@ TEST_CASE("pinning: a blocking command waits on its own connection; others go on
   CHECK(f.receive(7) == "+PONG\r\n");
 }
 
-TEST_CASE("pinning: past pool.max_dedicated a clear error, the connection kept") {
+TEST_CASE("pinning: past pool.max_dedicated a clear error, the transaction never half-run") {
   RedisProcess redis;
   Fixture f(redis.port(), [](tether::upstream::PoolSettings& s) { s.max_dedicated = 0; });
   f.open();
-  f.send("MULTI\r\nPING\r\n");
-  const std::string want =
+  // A client that does not wait for MULTI's reply: its SET must not run on its own.
+  f.send("MULTI\r\nSET a 1\r\nEXEC\r\nGET a\r\nBLPOP l 1\r\nPING\r\n");
+  const std::string full =
       "-DEDICATEDFULL all 0 dedicated upstream connections of service 'test' are in use "
-      "(pool.max_dedicated); try again later\r\n+PONG\r\n";
+      "(pool.max_dedicated); try again later\r\n";
+  const std::string want =
+      full +
+      "-EXECABORT Transaction discarded because its connection to the master was lost; EXEC "
+      "or DISCARD ends it\r\n"
+      "-EXECABORT Transaction discarded because its connection to the master was lost (e.g. "
+      "a failover); none of it ran\r\n"
+      "$-1\r\n" +
+      full + "+PONG\r\n";
   CHECK(f.receive(want.size()) == want);
   CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("pinning: refused by a demoted master inside a WATCH: the rest never runs elsewhere") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("WATCH w\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  // The master is demoted under the dedicated connection (as Sentinel does).
+  CHECK(direct(redis.port(), "REPLICAOF 127.0.0.1 1") == "OK");
+  f.send("MULTI\r\nSET w mine\r\nEXEC\r\n");
+  const std::string want =
+      "+OK\r\n"
+      "-EXECABORT Transaction discarded because its connection to the master was lost; EXEC "
+      "or DISCARD ends it\r\n"
+      "-EXECABORT Transaction discarded because its connection to the master was lost (e.g. "
+      "a failover); none of it ran\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "REPLICAOF NO ONE") == "OK");
+  CHECK(direct(redis.port(), "EXISTS w") == "0");
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("pinning: a blocked command and the one behind it are both answered at a pause") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("BLPOP q 5\r\nPING\r\n");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.pump(50ms);
+  f.pool->pause("failover of test in progress");
+  f.pump(100ms);
+  f.pool->resume();
+  // BLPOP was written: its outcome is unknown. PING was written too or is sent again:
+  // either way both get an answer, none hangs.
+  auto got = f.receive(1000, nullptr, 3s);
+  CHECK(got.starts_with("-OUTCOMEUNKNOWN "));
+  CHECK((got.ends_with("+PONG\r\n") || got.find("-OUTCOMEUNKNOWN ", 5) != std::string::npos));
+  f.send("PING\r\n");
+  CHECK(f.receive(7) == "+PONG\r\n");
 }
 
 TEST_CASE("pinning: a transaction whose connection is lost ends in EXECABORT, none of it ran") {
