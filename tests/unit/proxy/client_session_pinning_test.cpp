@@ -1,32 +1,17 @@
 // ClientSession pinning: MULTI ... EXEC, WATCH and blocking commands run on the client's
 // own upstream connection, byte for byte as with Redis, and give it back afterwards.
-#include <hiredis/hiredis.h>
-
 #include <catch2/catch.hpp>
 
+#include "redis_direct.hpp"
 #include "redis_process.hpp"
 #include "session_fixture.hpp"
 
 using namespace std::chrono_literals;
+using tether::testing::direct;
 using tether::testing::RedisProcess;
 using Fixture = tether::testing::SessionFixture;
 
 namespace {
-
-// One command straight to the server, bypassing the proxy (another client).
-std::string direct(std::uint16_t port, const char* cmd) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  REQUIRE(c != nullptr);
-  REQUIRE(c->err == 0);
-  auto* r = static_cast<redisReply*>(redisCommand(c, cmd));
-  std::string out = r && r->str                       ? std::string(r->str, r->len)
-                    : r && r->type == REDIS_REPLY_NIL ? "(nil)"
-                    : r                               ? std::to_string(r->integer)
-                                                      : "<null>";
-  if (r) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
 
 bool wait_for(Fixture& f, const std::function<bool()>& done) {
   for (int i = 0; i < 500 && !done(); ++i)

@@ -1,15 +1,15 @@
 #include "tether/upstream/pool.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "redis_direct.hpp"
 #include "redis_process.hpp"
 #include "tether/resp/value.hpp"
 
 using namespace std::chrono_literals;
 using tether::asio::io_context;
+using tether::testing::direct;
 using tether::testing::RedisProcess;
 using tether::upstream::Pool;
 using tether::upstream::PoolSettings;
@@ -68,20 +68,6 @@ struct Fixture {
     io.run_for(200ms);
   }
 };
-
-// Direct hiredis command to a server, bypassing the pool.
-std::string direct(std::uint16_t port, const char* cmd) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  REQUIRE(c != nullptr);
-  REQUIRE(c->err == 0);
-  auto* r = static_cast<redisReply*>(redisCommand(c, cmd));
-  std::string out = r && r->str ? std::string(r->str, r->len)
-                    : r         ? std::to_string(r->integer)
-                                : "<null>";
-  if (r) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
 
 }  // namespace
 
