@@ -9,16 +9,23 @@ fixture of test_sentinel_failover.py (1 master, 2 replicas, 3 Sentinels):
 - every connection stays open, and transactions after the failover run normally.
 """
 
-import time
-
 import pytest
 
-from harness import RespClient, RespError
+from harness import RespClient, RespError, wait_until
 from sentinel_topology import make_topology  # noqa: F401  (pytest fixture)
 from test_sentinel_failover import (  # noqa: F401  (make_proxy is a pytest fixture)
     assert_no_client_closed, make_proxy, wait_switch)
 
 pytestmark = pytest.mark.proxy_only
+
+
+def wait_blocked(node, n=1):
+    """Waits (bounded) until `node` has n clients blocked (INFO clients)."""
+    def blocked():
+        info = node.command("INFO", "clients")
+        text = info.decode() if isinstance(info, bytes) else info
+        return f"blocked_clients:{n}\r" in text
+    wait_until(blocked, 10, what=f"{n} blocked client(s) on {node.name}")
 
 
 def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy):  # noqa: F811
@@ -31,10 +38,10 @@ def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy
         assert txn.command("SET", "tx:a", "1") == "QUEUED"
         assert watcher.command("SET", "tx:w", "0") == "OK"
         assert watcher.command("WATCH", "tx:w") == "OK"
-        blocked.send_command("BLPOP", "tx:q", "0")
-        time.sleep(0.3)  # BLPOP is blocked on the master now
-
         old = topo.current_master()
+        blocked.send_command("BLPOP", "tx:q", "0")
+        wait_blocked(old)
+
         t_failover = topo.planned_failover(sentinel=1)
         sw = wait_switch(topo, old.address, t_failover)
         new = topo.node_at(sw.new)
@@ -65,7 +72,7 @@ def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy
         assert watcher.command("SET", "tx:w", "1") == "QUEUED"
         assert watcher.command("EXEC") == ["OK"]
         blocked.send_command("BLPOP", "tx:q", "0")
-        time.sleep(0.3)
+        wait_blocked(new)
         with new.client() as c:
             assert c.command("RPUSH", "tx:q", "x") == 1
         assert blocked.read_reply() == [b"tx:q", b"x"]
