@@ -90,8 +90,16 @@ asio::awaitable<bool> Connection::run() {
     }
   });
   bool ok = co_await dial();
-  if (ok) ok = co_await handshake();
+  if (ok && !closing_) ok = co_await handshake();
   deadline_.cancel();
+  // close() during the dial may come before the socket is open (while the name resolves):
+  // dial() then opens it anyway, so a closed connection is caught here, never made ready.
+  if (closing_) {
+    error_code ignored;
+    socket_.close(ignored);
+    set_state(State::closed);
+    co_return false;
+  }
   if (!ok) {
     if (timed_out_) {
       fail("connect to " + settings_.target.to_string() + " timed out after " +
