@@ -370,11 +370,15 @@ CONF
   ensure_base_image
   local jobs
   jobs=${TETHER_JOBS:-$(nproc 2>/dev/null || echo 2)}
-  podman build --pull=never --build-arg JOBS="$jobs" -t "$IMAGE" -f Dockerfile .
+  # --force-rm: a failed build leaves no working containers behind.
+  podman build --pull=never --force-rm --build-arg JOBS="$jobs" -t "$IMAGE" -f Dockerfile .
   tether_say "-- $IMAGE: $(podman image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec) "
   smoke_image
-  # The build stage's image and any replaced :ci image; the base and $IMAGE stay.
-  podman image prune -f >/dev/null
+  # The build stage's image and any replaced :ci image; the base and $IMAGE stay. Tidying
+  # is not a verdict: an image still held by the working container of a build that was
+  # killed part-way (podman ps --external) is left alone, with a warning.
+  podman image prune -f >/dev/null ||
+    tether_warn "podman image prune failed; left-over images: see podman ps -a --external"
   podman images
 }
 
