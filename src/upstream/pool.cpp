@@ -251,15 +251,16 @@ Connection* Pool::pick(ReplySink& sink) {
     }
     // Its connection is draining (retarget): the client moves to the new generation.
   }
-  const std::size_t n = slots_.size();
-  for (std::size_t k = 0; k < n; ++k) {
-    auto& c = slots_[(round_robin_ + k) % n];
-    if (c && c->accepting()) {
-      round_robin_ = (round_robin_ + k + 1) % n;
-      return c.get();
-    }
+  // Join the batch being formed, if any: it leaves in the same write, so the upstream
+  // (single-threaded Redis) reads many clients' commands per wakeup. Otherwise start one
+  // on the connection with the fewest replies owed.
+  Connection* best = nullptr;
+  for (auto& c : slots_) {
+    if (!c || !c->accepting()) continue;
+    if (c->batch_forming()) return c.get();
+    if (best == nullptr || c->inflight() < best->inflight()) best = c.get();
   }
-  return nullptr;
+  return best;
 }
 
 void Pool::send(Connection& c, const std::shared_ptr<ReplySink>& sink, std::uint64_t slot,

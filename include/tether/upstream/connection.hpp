@@ -86,6 +86,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t id() const { return id_; }
   std::uint64_t generation() const { return generation_; }
   std::size_t inflight() const { return fifo_.size(); }
+  // Commands are queued that the write loop has not handed to the socket yet: more
+  // commands enqueued now leave in the same write.
+  bool batch_forming() const { return queued_count_ > 0; }
   // Why the last dial or handshake failed, for logs and -NOMASTER replies.
   const std::string& last_error() const { return last_error_; }
   // The node refused a command (-READONLY, -LOADING, -MASTERDOWN): it is not a serving

@@ -167,7 +167,6 @@ class Pool final : public ConnectionEvents {
   const metrics::ServiceMetrics& metrics_;
   std::uint64_t generation_ = 1;
   std::uint64_t next_id_ = 1;
-  std::size_t round_robin_ = 0;
   bool stopped_ = false;
   bool paused_ = false;
   std::string pause_reason_;

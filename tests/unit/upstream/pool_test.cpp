@@ -1,5 +1,6 @@
 #include "tether/upstream/pool.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 
@@ -339,6 +340,48 @@ TEST_CASE(
     CHECK(f.reply(incrs[static_cast<std::size_t>(i)]) == ":" + std::to_string(101 + i) + "\r\n");
   CHECK(f.reply(get) == "$3\r\n105\r\n");
   CHECK(direct(new_master.port(), "GET k") == "105");  // each INCR ran exactly once
+  f.finish(pool);
+}
+
+TEST_CASE("commands of many clients dispatched together share one upstream connection") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  REQUIRE(f.run_until([&] { return pool.accepting_connections() == 2; }));
+  // As when one event-loop turn reads requests from several clients: they join the batch
+  // the first one started, so Redis reads them all from one connection in one write.
+  std::vector<std::shared_ptr<Collector>> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_shared<Collector>());
+    pool.dispatch(clients.back(), 0, tether::resp::encode_command({"CLIENT", "ID"}));
+  }
+  REQUIRE(f.run_until([&] {
+    return std::all_of(clients.begin(), clients.end(),
+                       [](const auto& c) { return c->replies.count(0) > 0; });
+  }));
+  for (const auto& c : clients)
+    CHECK(c->replies[0] == clients[0]->replies[0]);
+  f.finish(pool);
+}
+
+TEST_CASE("a new batch starts on the connection owing the fewest replies") {
+  RedisProcess redis;
+  Fixture f;
+  Pool pool(f.io.get_executor(), f.settings(redis.port()), f.metrics.service(0));
+  pool.start();
+  REQUIRE(f.run_until([&] { return pool.accepting_connections() == 2; }));
+  auto busy = std::make_shared<Collector>();
+  pool.dispatch(busy, 0, tether::resp::encode_command({"CLIENT", "ID"}));
+  pool.dispatch(busy, 1, tether::resp::encode_command({"DEBUG", "SLEEP", "0.3"}));
+  // Once that batch is written (and its replies are owed), another client's command
+  // goes to the other, idle connection instead of queueing behind the sleep.
+  f.run_until([] { return false; }, 50ms);
+  REQUIRE(busy->replies.empty());
+  auto other = std::make_shared<Collector>();
+  pool.dispatch(other, 0, tether::resp::encode_command({"CLIENT", "ID"}));
+  REQUIRE(f.run_until([&] { return busy->replies.size() == 2 && !other->replies.empty(); }));
+  CHECK(other->replies[0] != busy->replies[0]);
   f.finish(pool);
 }
 
