@@ -3,6 +3,8 @@
 //
 //   client i (one non-blocking socket each, all driven by one poll() loop):
 //     SET key_i base_i,  then N x { INCR key_i -> base_i + j ; every k-th: GET key_i },  DEL key_i
+//   with --multi-every M, every M-th INCR runs as a transaction instead, pipelined like the
+//   rest: WATCH key_i, MULTI, INCR key_i, GET key_i, EXEC -> [base_i + j, "base_i + j"]
 //   base_i = (i + 1) * 10^7, so a reply routed to the wrong client has a wrong value,
 //   and a reply out of order has a wrong value or type.
 //
@@ -42,7 +44,8 @@ struct Options {
   std::string unix_path;  // when set, used instead of host:port
   int clients = 200;
   int incrs = 1000;
-  int get_every = 10;  // a GET after every get_every-th INCR
+  int get_every = 10;   // a GET after every get_every-th INCR
+  int multi_every = 0;  // every multi_every-th INCR inside WATCH/MULTI/EXEC (0: none)
   int timeout_s = 120;
   std::string prefix;
 };
@@ -51,7 +54,8 @@ struct Expect {
   int type;  // REDIS_REPLY_*
   long long integer = 0;
   std::string str;
-  std::string what;  // the command, for messages
+  std::string what;                // the command, for messages
+  std::vector<Expect> elements{};  // REDIS_REPLY_ARRAY
 };
 
 struct ReaderDeleter {
@@ -72,7 +76,8 @@ struct Client {
 void usage() {
   std::fprintf(stderr,
                "usage: tether_pipeline_client [--host H] [--port P | --unix PATH] [--clients N]\n"
-               "       [--incrs N] [--get-every K] [--timeout-s S] [--prefix STR]\n");
+               "       [--incrs N] [--get-every K] [--multi-every M] [--timeout-s S]\n"
+               "       [--prefix STR]\n");
 }
 
 std::optional<Options> parse_args(int argc, char** argv) {
@@ -84,6 +89,7 @@ std::optional<Options> parse_args(int argc, char** argv) {
                                                {"--clients", &o.clients},
                                                {"--incrs", &o.incrs},
                                                {"--get-every", &o.get_every},
+                                               {"--multi-every", &o.multi_every},
                                                {"--timeout-s", &o.timeout_s}};
   if (argc % 2 != 1) return std::nullopt;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -101,7 +107,9 @@ std::optional<Options> parse_args(int argc, char** argv) {
     }
     if (!known) return std::nullopt;
   }
-  if (o.clients <= 0 || o.incrs <= 0 || o.get_every <= 0) return std::nullopt;
+  if (o.clients <= 0 || o.incrs <= 0 || o.get_every <= 0 || o.multi_every < 0) {
+    return std::nullopt;
+  }
   return o;
 }
 
@@ -141,7 +149,19 @@ void plan(Client& c, const Options& o) {
   const long long base = (c.id + 1) * 10000000LL;
   append(c, {REDIS_REPLY_STATUS, 0, "OK", "SET"}, "SET %s %lld", key, base);
   for (int j = 1; j <= o.incrs; ++j) {
-    append(c, {REDIS_REPLY_INTEGER, base + j, "", "INCR #" + std::to_string(j)}, "INCR %s", key);
+    const std::string n = std::to_string(j);
+    if (o.multi_every > 0 && j % o.multi_every == 0) {
+      append(c, {REDIS_REPLY_STATUS, 0, "OK", "WATCH before INCR #" + n}, "WATCH %s", key);
+      append(c, {REDIS_REPLY_STATUS, 0, "OK", "MULTI before INCR #" + n}, "MULTI", key);
+      append(c, {REDIS_REPLY_STATUS, 0, "QUEUED", "INCR #" + n + " in MULTI"}, "INCR %s", key);
+      append(c, {REDIS_REPLY_STATUS, 0, "QUEUED", "GET #" + n + " in MULTI"}, "GET %s", key);
+      Expect exec{REDIS_REPLY_ARRAY, 0, "", "EXEC of INCR #" + n};
+      exec.elements = {{REDIS_REPLY_INTEGER, base + j, "", "INCR #" + n + " in EXEC"},
+                       {REDIS_REPLY_STRING, 0, std::to_string(base + j), "GET #" + n + " in EXEC"}};
+      append(c, std::move(exec), "EXEC", key);
+      continue;
+    }
+    append(c, {REDIS_REPLY_INTEGER, base + j, "", "INCR #" + n}, "INCR %s", key);
     if (j % o.get_every == 0) {
       append(
           c,
@@ -164,6 +184,12 @@ std::string describe(const redisReply* r) {
       return "error \"" + std::string(r->str, r->len) + "\"";
     case REDIS_REPLY_NIL:
       return "nil";
+    case REDIS_REPLY_ARRAY: {
+      std::string out = "array [";
+      for (std::size_t i = 0; i < r->elements; ++i)
+        out += (i ? ", " : "") + describe(r->element[i]);
+      return out + "]";
+    }
     default:
       return "type " + std::to_string(r->type);
   }
@@ -172,11 +198,23 @@ std::string describe(const redisReply* r) {
 // Empty when `r` is what `e` says; otherwise what was wrong.
 std::string check(const Expect& e, const redisReply* r) {
   bool ok = r->type == e.type;
+  if (ok && e.type == REDIS_REPLY_ARRAY) {
+    if (r->elements != e.elements.size()) {
+      ok = false;
+    } else {
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        if (auto err = check(e.elements[i], r->element[i]); !err.empty()) return err;
+      }
+      return {};
+    }
+  }
   if (ok && e.type == REDIS_REPLY_INTEGER) ok = r->integer == e.integer;
   if (ok && e.type != REDIS_REPLY_INTEGER) ok = std::string(r->str, r->len) == e.str;
   if (ok) return {};
-  std::string want =
-      e.type == REDIS_REPLY_INTEGER ? "integer " + std::to_string(e.integer) : "\"" + e.str + "\"";
+  std::string want = e.type == REDIS_REPLY_INTEGER ? "integer " + std::to_string(e.integer)
+                     : e.type == REDIS_REPLY_ARRAY
+                         ? "an array of " + std::to_string(e.elements.size())
+                         : "\"" + e.str + "\"";
   return e.what + ": expected " + want + ", got " + describe(r);
 }
 
