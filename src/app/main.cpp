@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tether/app/admin_server.hpp"
+#include "tether/app/memory_trim.hpp"
 #include "tether/app/systemd.hpp"
 #include "tether/app/worker.hpp"
 #include "tether/config/config.hpp"
@@ -382,6 +383,9 @@ int run(tether::config::Config cfg, const std::string& config_path) {
   if (control_thread.joinable()) probed.push_back({"sentinel", control_io.get_executor()});
   tether::app::Watchdog watchdog(signals_io, std::move(probed));
   watchdog.start();
+  // After a burst of clients or pipelined requests, resident memory comes back down.
+  tether::app::MemoryTrim memory_trim(signals_io, std::chrono::seconds(10), 16u << 20);
+  memory_trim.start();
 
   while (stop_signal == 0 && signals_io.run_one() > 0) {
     if (std::exchange(reload_requested, false)) {
@@ -391,6 +395,7 @@ int run(tether::config::Config cfg, const std::string& config_path) {
     }
   }
   watchdog.stop();
+  memory_trim.stop();
 
   const char* signal_name = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
   tether::app::notify_stopping(signal_name);

@@ -18,8 +18,10 @@ namespace {
 using asio::use_awaitable;
 using boost::system::error_code;
 
-// Bytes asked of the socket per read; requests larger than this simply take more reads.
-constexpr std::size_t kReadChunk = 16 * 1024;
+// Least free room a read asks of the input buffer. It reads into all the free room (16 KiB
+// when the buffer is new); the buffer grows only when a partial request leaves less than
+// this, so a burst just above 16 KiB does not double it. Larger requests take more reads.
+constexpr std::size_t kReadChunk = 4 * 1024;
 // Output strings that grew past this for a burst are released once written, so an idle
 // client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
 constexpr std::size_t kKeepOutputCapacity = 16 * 1024;

@@ -318,6 +318,9 @@ asio::awaitable<void> Connection::read_loop() {
     rend_ += n;
     if (!deliver_replies()) break;
     if (draining_ && fifo_.empty()) break;
+    // Every reply in: the written requests kept for a resend go (and with them the memory
+    // a burst needed), without waiting for the next write.
+    if (fifo_.empty()) compact_sent();
     if (rbuf_.size() > 4 * kReadBufferInitial && rstart_ == rend_) {
       rbuf_.resize(kReadBufferInitial);
       rbuf_.shrink_to_fit();
