@@ -121,6 +121,7 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   r.pool.reconnect_min = s.pool.reconnect_min;
   r.pool.reconnect_max = s.pool.reconnect_max;
   r.pool.max_dedicated = s.pool.max_dedicated;
+  r.pool.databases = s.pool.databases;
   r.pool.hold_timeout = s.hold.timeout;
   r.pool.hold_max_bytes = s.hold.max_bytes;
   r.pool.protocol = s.protocol;
@@ -132,6 +133,7 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   r.listener.max_request_bytes = s.limits.max_request_bytes;
   r.listener.protocol = s.protocol;
   r.listener.deny_commands = s.deny_commands;
+  r.listener.client_password = s.client_password;
   return r;
 }
 
@@ -153,7 +155,7 @@ tether::sentinel::WatcherSettings watcher_settings(const tether::config::Service
 // The watcher's decisions, carried to the service's pool on every worker.
 tether::sentinel::WatcherCallbacks pool_callbacks(
     std::vector<std::unique_ptr<tether::app::Worker>>& workers, std::size_t service) {
-  auto each_pool = [&workers, service](std::function<void(tether::upstream::Pool&)> f) {
+  auto each_pool = [&workers, service](std::function<void(tether::upstream::ServicePools&)> f) {
     for (auto& w : workers) {
       tether::asio::post(w->executor(), [pool = &w->pool(service), f] { f(*pool); });
     }
@@ -164,16 +166,16 @@ tether::sentinel::WatcherCallbacks pool_callbacks(
     // A Sentinel switch means the old master lost its mastership: abandon it.
     std::optional<tether::upstream::Pool::FailoverTimer> timer;
     if (began) timer = {*began, std::make_shared<std::atomic<bool>>(false)};
-    each_pool([master, timer](tether::upstream::Pool& p) {
+    each_pool([master, timer](tether::upstream::ServicePools& p) {
       p.retarget(master, tether::upstream::Pool::RetargetMode::abandon, timer);
     });
   };
   cb.hold = [each_pool](const std::string& reason) {
-    each_pool([reason](tether::upstream::Pool& p) { p.pause(reason); });
+    each_pool([reason](tether::upstream::ServicePools& p) { p.pause(reason); });
   };
-  cb.release = [each_pool] { each_pool([](tether::upstream::Pool& p) { p.resume(); }); };
+  cb.release = [each_pool] { each_pool([](tether::upstream::ServicePools& p) { p.resume(); }); };
   cb.no_master = [each_pool](const std::string& reason) {
-    each_pool([reason](tether::upstream::Pool& p) { p.set_unavailable_reason(reason); });
+    each_pool([reason](tether::upstream::ServicePools& p) { p.set_unavailable_reason(reason); });
   };
   return cb;
 }

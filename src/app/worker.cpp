@@ -14,7 +14,7 @@ Worker::Worker(std::size_t index, const std::vector<ServiceRuntime>& services,
   for (std::size_t i = 0; i < services.size(); ++i) {
     const auto& s = services[i];
     auto& m = metrics.service(i);
-    pools_.push_back(std::make_unique<upstream::Pool>(io_.get_executor(), s.pool, m));
+    pools_.push_back(std::make_unique<upstream::ServicePools>(io_.get_executor(), s.pool, m));
     int fd = ::dup(s.listen_fd);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup listening socket");
     listeners_.push_back(std::make_unique<proxy::Listener>(io_, fd, s.listen_family, s.listener,

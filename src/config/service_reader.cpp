@@ -24,6 +24,11 @@ using std::chrono::milliseconds;
 constexpr std::uint64_t kMaxPoolSize = 1024;
 // Dedicated connections per service per worker: each is a socket and a client's state.
 constexpr std::uint64_t kMaxDedicated = 100000;
+// Databases a client may SELECT, i.e. pools per service per worker (each with pool.size
+// connections, kept until the worker stops): the bound on how many pools SELECT can
+// create. Redis's own default is 16; 1024 keeps the worst case in the tens of thousands
+// of connections instead of Redis's INT_MAX.
+constexpr std::uint64_t kMaxDatabases = 1024;
 // A service name is a log field and a metric label: short, and no spaces or quotes.
 constexpr std::size_t kMaxNameLength = 64;
 // Redis refuses a multibulk count above INT_MAX ("invalid multibulk length").
@@ -146,17 +151,15 @@ bool expand_key(MapReader& r, const std::string& key, std::string& value) {
   return true;
 }
 
-// The `<prefix>_username`, `<prefix>_password` and `<prefix>_password_file` trio, for the
-// upstream (prefix "upstream") and for the Sentinels (prefix "sentinel"). Messages name the
-// keys and the file, never the secret.
-void read_auth(MapReader& r, std::string_view prefix, const std::string& base_dir,
-               std::string& username, std::string& password) {
-  const std::string user_key = std::string(prefix) + "_username";
+// The `<prefix>_password` and `<prefix>_password_file` pair: at most one of them, `${NAME}`
+// expanded in both, the file's first line. Messages name the keys and the file, never the
+// secret. Returns whether either key is present.
+bool read_password(MapReader& r, std::string_view prefix, const std::string& base_dir,
+                   std::string& password) {
   const std::string password_key = std::string(prefix) + "_password";
   const std::string file_key = std::string(prefix) + "_password_file";
   bool inline_password = r.has(password_key);
   bool password_file = r.has(file_key);
-  r.read_string(user_key, username);
   if (r.read_string(password_key, password)) expand_key(r, password_key, password);
   std::string file;
   bool file_ok = r.read_string(file_key, file) && expand_key(r, file_key, file);
@@ -177,21 +180,46 @@ void read_auth(MapReader& r, std::string_view prefix, const std::string& base_di
       password = std::move(*secret);
     }
   }
-  if (r.has(user_key) && !inline_password && !password_file) {
-    r.error(user_key, "needs " + password_key + " or " + file_key +
-                          " (an ACL user logs in with AUTH <username> <password>)");
+  return inline_password || password_file;
+}
+
+// The `<prefix>_username`, `<prefix>_password` and `<prefix>_password_file` trio, for the
+// upstream (prefix "upstream") and for the Sentinels (prefix "sentinel").
+void read_auth(MapReader& r, std::string_view prefix, const std::string& base_dir,
+               std::string& username, std::string& password) {
+  const std::string user_key = std::string(prefix) + "_username";
+  r.read_string(user_key, username);
+  if (!read_password(r, prefix, base_dir, password) && r.has(user_key)) {
+    r.error(user_key, "needs " + std::string(prefix) + "_password or " + std::string(prefix) +
+                          "_password_file (an ACL user logs in with AUTH <username> <password>)");
   }
 }
 
+// `client_password` / `client_password_file`: what clients must AUTH with. An empty
+// inline value would silently turn authentication off, so it is an error.
+void read_client_password(MapReader& r, const std::string& base_dir, std::string& password) {
+  if (r.has("client_password")) {
+    const YAML::Node& value = *r.value("client_password");
+    if (value.IsScalar() && value.Scalar().empty()) {
+      r.error("client_password", "must not be empty; leave the key out for no password");
+      return;
+    }
+  }
+  read_password(r, "client", base_dir, password);
+}
+
 void read_pool(MapReader& parent, PoolOptions& pool) {
-  MapReader r = parent.child(
-      "pool", {"size", "connect_timeout", "reconnect_min", "reconnect_max", "max_dedicated"});
+  MapReader r = parent.child("pool", {"size", "connect_timeout", "reconnect_min", "reconnect_max",
+                                      "max_dedicated", "databases"});
   std::uint64_t size = pool.size;
   r.read_count("size", 1, kMaxPoolSize, size);
   pool.size = size;
   std::uint64_t max_dedicated = pool.max_dedicated;
   r.read_count("max_dedicated", 0, kMaxDedicated, max_dedicated);
   pool.max_dedicated = max_dedicated;
+  std::uint64_t databases = pool.databases;
+  r.read_count("databases", 1, kMaxDatabases, databases);
+  pool.databases = static_cast<std::uint32_t>(databases);
   r.read_duration("connect_timeout", kOneMs, pool.connect_timeout);
   bool ok = r.read_duration("reconnect_min", kOneMs, pool.reconnect_min);
   ok = r.read_duration("reconnect_max", kOneMs, pool.reconnect_max) && ok;
@@ -426,7 +454,7 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
               {"name", "listen", "listen_mode", "upstream", "upstream_username",
                "upstream_password", "upstream_password_file", "master_name", "sentinels",
                "sentinel_username", "sentinel_password", "sentinel_password_file", "pool", "hold",
-               "failover", "limits", "deny_commands"},
+               "failover", "limits", "deny_commands", "client_password", "client_password_file"},
               errors);
   if (!r.is_mapping()) return out;
   if (r.require("name", "a short label such as main") && r.read_string("name", svc.name)) {
@@ -445,6 +473,7 @@ ServiceRead read_service(const YAML::Node& node, const std::string& path, int li
   r.read_file_mode("listen_mode", svc.listen_mode);
   read_master(r, base_dir, out.listen_ok, errors, svc);
   read_auth(r, "upstream", base_dir, svc.upstream_username, svc.upstream_password);
+  read_client_password(r, base_dir, svc.client_password);
   read_pool(r, svc.pool);
   read_hold(r, svc.hold);
   read_limits(r, svc.limits, svc.protocol);

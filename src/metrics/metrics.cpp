@@ -20,6 +20,8 @@ std::string_view close_reason_name(CloseReason r) {
       return "max_clients";
     case CloseReason::quit:
       return "quit";
+    case CloseReason::resubscribe_failed:
+      return "resubscribe_failed";
     case CloseReason::kCount:
       break;
   }
@@ -152,6 +154,12 @@ Metrics::Metrics(const std::vector<std::string>& services)
                          "Commands a node refused as no longer master (READONLY, LOADING, "
                          "MASTERDOWN), held and sent again")
                      .Register(*registry_);
+  auto& resubscribed = BuildCounter()
+                           .Name("redis_tether_subscribers_resubscribed_total")
+                           .Help(
+                               "Subscribers whose dedicated connection was lost and that were "
+                               "subscribed again on a new one")
+                           .Register(*registry_);
   auto& switches = BuildCounter()
                        .Name("redis_tether_master_switches_total")
                        .Help("Sentinel master switches followed (start-up not counted)")
@@ -216,6 +224,7 @@ Metrics::Metrics(const std::vector<std::string>& services)
     m.held_bytes = &held_bytes.Add(s);
     m.hold_expired = &expired.Add(s);
     m.commands_resent = &resent.Add(s);
+    m.resubscribed = &resubscribed.Add(s);
     for (std::size_t i = 0; i < m.limit_hits.size(); ++i)
       m.limit_hits[i] = &limits.Add(with("limit", limit_name(static_cast<Limit>(i))));
     m.master_switches = &switches.Add(s);

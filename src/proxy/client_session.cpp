@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 
+#include "tether/proxy/client_auth.hpp"
 #include "tether/resp/command_table.hpp"
 #include "tether/resp/error_replies.hpp"
 #include "tether/util/units.hpp"
@@ -28,12 +29,12 @@ constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 
 }  // namespace
 
-ClientSession::ClientSession(Socket socket, const ListenerSettings& settings, upstream::Pool& pool,
-                             const metrics::ServiceMetrics& metrics,
+ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
+                             upstream::ServicePools& pools, const metrics::ServiceMetrics& metrics,
                              std::function<void()> on_closed)
     : socket_(std::move(socket)),
       settings_(settings),
-      pool_(pool),
+      pools_(pools),
       metrics_(metrics),
       on_closed_(std::move(on_closed)),
       write_wake_(socket_.get_executor()),
@@ -70,7 +71,9 @@ void ClientSession::close() {
   out_.clear();
   in_.release();
   pin_queue_.clear();
-  if (pinned_) pool_.release_dedicated(std::exchange(pinned_, nullptr));
+  relay_queue_.clear();
+  relay_sent_.clear();
+  if (pinned_) pool().release_dedicated(std::exchange(pinned_, nullptr));
   account();
   if (on_closed_) std::exchange(on_closed_, nullptr)();
 }
@@ -81,10 +84,7 @@ void ClientSession::drain() {
   // A reader blocked in a read stays there until close(); one paused by backpressure
   // wakes, sees close_after_flush_ and ends.
   if (reader_parked_) read_wake_.cancel();
-  if (writer_idle_) {
-    writer_idle_ = false;
-    write_wake_.cancel();
-  }
+  wake_writer();
 }
 
 std::uint64_t ClientSession::pending_out_bytes() const {
@@ -144,7 +144,7 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
   while (!closed_) {
     if (!process_input(sink)) break;
     account();
-    if (paused()) {
+    if (paused() || db_blocked()) {
       error_code ec;
       reader_parked_ = true;
       co_await read_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -167,7 +167,7 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
 bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& self) {
   std::uint64_t forwarded = 0;
   bool keep_reading = true;
-  while (!closed_ && !close_after_flush_ && !paused() && !in_.empty()) {
+  while (!closed_ && !close_after_flush_ && !paused() && !db_blocked() && !in_.empty()) {
     auto view = in_.readable();
     auto status = scanner_.scan(view);
     if (status == resp::ScanStatus::need_more) {
@@ -211,6 +211,7 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
     return std::string_view(upper.data(),
                             resp::upper_name(request.name, upper.data(), upper.size()));
   };
+  if (!authenticated_ && refuse_unauthenticated(name())) return false;
   if (!settings_.deny_commands.empty()) {
     const auto n = name();
     if (std::find(settings_.deny_commands.begin(), settings_.deny_commands.end(), n) !=
@@ -219,21 +220,23 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       return false;
     }
   }
+  // A subscriber's commands go to its relay-mode connection, in order (QUIT is answered
+  // here; commands the proxy refuses stay refused).
+  if (cls == resp::CommandClass::pubsub || (relay_ && relays(cls, name()))) {
+    return route_relay(bytes, request, name());
+  }
   // While pinned (or waiting for the dedicated connection, or with a transaction whose
   // connection was lost) every forwarded command goes that way, in order.
   if (cls == resp::CommandClass::pinned ||
-      (cls == resp::CommandClass::shared && (pin_requested_ || pin_broken_))) {
+      (cls == resp::CommandClass::shared && (pin_requested_ || pin_broken_ || resp3_))) {
+    if (select_in_multi_) note_transaction_end(name());
     return route_pinned(bytes, name());
   }
   switch (cls) {
-    case resp::CommandClass::shared: {
-      const auto slot = next_slot_++;
-      parked_.emplace_back().via_pool = true;
-      ++pool_outstanding_;
-      pool_.dispatch(self, slot, bytes);
-      return true;
-    }
+    case resp::CommandClass::shared:
+      return dispatch_shared(self, bytes);
     case resp::CommandClass::pinned:
+    case resp::CommandClass::pubsub:
       break;
     case resp::CommandClass::stateful:
       refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
@@ -242,11 +245,25 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       refuse(resp::ErrorCode::denied, resp::replication_denied_error(name()));
       return false;
     case resp::CommandClass::local:
+      if (name() == "SELECT") return select_db(bytes, request);
+      if (name() == "AUTH" || name() == "HELLO") {
+        return answer_auth_or_hello(self, bytes, request, name());
+      }
       return answer_local(bytes, request, name());
     case resp::CommandClass::inspect:
       break;
   }
   return false;
+}
+
+bool ClientSession::dispatch_shared(const std::shared_ptr<upstream::ReplySink>& self,
+                                    std::string_view bytes) {
+  const auto slot = next_slot_++;
+  parked_.emplace_back().via_pool = true;
+  ++pool_outstanding_;
+  outstanding_db_ = db_;
+  pool().dispatch(self, slot, bytes);
+  return true;
 }
 
 // QUIT, RESET, CLIENT SETNAME / GETNAME: the proxy's own answers, as Redis words them.
@@ -263,11 +280,13 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     if (pin_broken_) return route_pinned(bytes, name);
     // Forwarded, RESET would also log the dedicated connection out (AUTH), and the
     // commands pipelined after it would still go there: refused while pinned.
-    if (pin_requested_) {
+    if (pin_requested_ && (in_multi_ || watching_ || !resp3_)) {
       refuse(resp::ErrorCode::not_supported, resp::reset_while_pinned_error());
       return false;
     }
     client_name_.clear();
+    db_ = 0;
+    reset_auth_and_protocol();
     reply_local("+RESET\r\n");
     return false;
   }
@@ -285,7 +304,7 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     if (argv.size() != 2) {
       reply_local("-ERR wrong number of arguments for 'client|getname' command\r\n");
     } else if (client_name_.empty()) {
-      reply_local("$-1\r\n");
+      reply_local(resp3_ ? "_\r\n" : "$-1\r\n");
     } else {
       reply_local("$" + std::to_string(client_name_.size()) + "\r\n" + client_name_ + "\r\n");
     }
@@ -296,9 +315,8 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     return false;
   }
   const std::string& wanted = argv[2];
-  if (std::any_of(wanted.begin(), wanted.end(),
-                  [](unsigned char c) { return c < '!' || c > '~'; })) {
-    reply_local("-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+  if (!valid_client_name(wanted)) {
+    reply_local(resp::client_name_error());
     return false;
   }
   client_name_ = wanted;
@@ -313,14 +331,14 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
     answer_broken_transaction(slot, name);
     return false;
   }
-  PinnedCommand command{slot, std::string(bytes), std::string(name), in_multi_, watching_};
+  PinnedCommand command{slot, std::string(bytes), std::string(name), in_multi_, watching_, resp3_};
   if (!pin_requested_) {
-    if (!pool_.request_dedicated(weak_from_this())) {
+    if (!pool().request_dedicated(weak_from_this())) {
       metrics_.limit_hit(metrics::Limit::max_dedicated);
       std::deque<PinnedCommand> one;
       one.push_back(std::move(command));
       settle_not_run(std::move(one), false,
-                     resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated),
+                     resp::dedicated_full_error(settings_.service, pool().settings().max_dedicated),
                      resp::ErrorCode::dedicated_full);
       return false;
     }
@@ -354,6 +372,8 @@ void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_vi
   const bool ends =
       name == "EXEC" || name == "DISCARD" || name == "RESET" || (name == "UNWATCH" && !in_multi_);
   if (name == "RESET") {
+    db_ = 0;
+    reset_auth_and_protocol();
     deliver(slot, "+RESET\r\n");
   } else if ((name == "DISCARD" && in_multi_) || (name == "UNWATCH" && !in_multi_)) {
     deliver(slot, "+OK\r\n");  // what Redis answers; nothing was left to discard
@@ -375,28 +395,36 @@ void ClientSession::flush_pinned() {
   const auto self = shared_from_this();
   while (!pin_queue_.empty() && pinned_->accepting()) {
     auto& c = pin_queue_.front();
+    align_pinned_protocol(c);
     pinned_->enqueue(self, c.slot, c.bytes);
-    written_before_[c.slot] = {c.multi_before, c.watch_before};
+    written_before_[c.slot] = {c.multi_before, c.watch_before, c.resp3_before};
     pin_queue_.pop_front();
   }
+  if (pin_queue_.empty()) flush_relay();
 }
 
 void ClientSession::maybe_unpin() {
   // A connection that is closing is not released: dedicated_lost() settles what it owes.
-  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0 ||
-      !pinned_->accepting()) {
+  if (!pinned_ || in_multi_ || watching_ || resp3_ || !pin_queue_.empty() ||
+      pinned_->inflight() > 0 || !pinned_->accepting()) {
     return;
   }
-  pool_.release_dedicated(std::exchange(pinned_, nullptr));
+  if (relay_) {  // a subscriber: until its last subscription's confirmation
+    if (subs_.count() > 0 || !relay_queue_.empty() || !relay_sent_.empty()) return;
+    relay_ = false;
+    confirmed_.clear();
+  }
+  pool().release_dedicated(std::exchange(pinned_, nullptr));
   pin_requested_ = false;
 }
 
 void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connection) {
   if (closed_ || !pin_requested_ || pinned_) {
-    pool_.release_dedicated(connection);
+    pool().release_dedicated(connection);
     return;
   }
   pinned_ = std::move(connection);
+  pinned_resp3_ = false;
   flush_pinned();
   maybe_unpin();
 }
@@ -406,20 +434,25 @@ void ClientSession::dedicated_failed(const std::string& reason) {
   pin_requested_ = false;
   auto queued = std::move(pin_queue_);
   pin_queue_.clear();
-  settle_not_run(std::move(queued), false,
-                 resp::nomaster_error(settings_.service,
-                                      util::format_duration(pool_.settings().hold_timeout), reason),
-                 resp::ErrorCode::nomaster);
+  const auto failure = resp::nomaster_error(
+      settings_.service, util::format_duration(pool().settings().hold_timeout), reason);
+  settle_not_run(std::move(queued), false, failure, resp::ErrorCode::nomaster);
+  if (relay_ && !pin_requested_) resubscribe_failed(failure, resp::ErrorCode::nomaster);
 }
 
 void ClientSession::dedicated_lost(upstream::Connection& connection,
                                    std::vector<upstream::Unsent> unsent) {
   if (closed_ || pinned_.get() != &connection) return;  // released before: no news
+  if (connection.relaying()) {
+    relay_lost(std::move(unsent));
+    return;
+  }
   pinned_.reset();
   pin_requested_ = false;
   // Commands that never reached it go first, then those still queued: none of them ran.
   std::deque<PinnedCommand> waiting;
   for (auto& u : unsent) {
+    if (u.sink.get() != static_cast<upstream::ReplySink*>(this)) continue;  // a HELLO to align
     resp::RequestScanner scanner;
     std::array<char, 64> upper{};
     std::string_view name;
@@ -429,13 +462,16 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
     }
     const auto before = written_before_[u.slot];
     written_before_.erase(u.slot);
-    waiting.push_back({u.slot, std::move(u.bytes), std::string(name), before.first, before.second});
+    waiting.push_back(
+        {u.slot, std::move(u.bytes), std::string(name), before.multi, before.watch, before.resp3});
   }
   written_before_.clear();  // the rest were answered -OUTCOMEUNKNOWN
   for (auto& c : pin_queue_)
     waiting.push_back(std::move(c));
   pin_queue_.clear();
   settle_not_run(std::move(waiting), true, {}, resp::ErrorCode::nomaster);
+  // A SUBSCRIBE waited for the commands before it: it needs a connection too.
+  if (relay_ && !pin_requested_) relay_lost({});
 }
 
 // Commands that did not run on a dedicated connection (it was lost, or none could be
@@ -475,12 +511,12 @@ void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retr
     c.watch_before = watching_;
     track_pinned_state(c.name);
   }
-  if (!pool_.request_dedicated(weak_from_this())) {
+  if (!pool().request_dedicated(weak_from_this())) {
     metrics_.limit_hit(metrics::Limit::max_dedicated);
     in_multi_ = false;
     watching_ = false;
     settle_not_run(std::move(again), false,
-                   resp::dedicated_full_error(settings_.service, pool_.settings().max_dedicated),
+                   resp::dedicated_full_error(settings_.service, pool().settings().max_dedicated),
                    resp::ErrorCode::dedicated_full);
     return;
   }
@@ -515,6 +551,11 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
   const auto index = slot - head_slot_;
   if (std::exchange(parked_[index].via_pool, false)) --pool_outstanding_;
   if (!written_before_.empty()) written_before_.erase(slot);
+  if (!db_changes_.empty()) apply_db_change(slot, reply);
+  if (reader_parked_ && pool_outstanding_ == 0 && !paused()) {
+    reader_parked_ = false;  // commands after a SELECT may go on
+    read_wake_.cancel();
+  }
   if (index != 0) {
     auto& p = parked_[index];
     p.ready = true;
@@ -530,23 +571,30 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
       parked_.pop_front();
       ++head_slot_;
     }
-    if (writer_idle_) {
-      writer_idle_ = false;  // one wake per batch of replies
-      write_wake_.cancel();
-    }
+    wake_writer();
   }
-  if (pending_out_bytes() > settings_.output_hard_limit) {
-    spdlog::warn("event=client_closed service={} reason=output_limit peer={} buffered={}",
-                 settings_.service, peer(), pending_out_bytes());
-    metrics_.closed(metrics::CloseReason::output_limit);
-    metrics_.limit_hit(metrics::Limit::output_hard_limit);
-    close();
-    return;
-  }
+  if (close_if_over_output_limit()) return;
   if (pin_requested_) {
     flush_pinned();  // a shared reply may have been the last one owed
     maybe_unpin();
   }
+}
+
+void ClientSession::wake_writer() {
+  if (writer_idle_) {
+    writer_idle_ = false;  // one wake per batch of replies
+    write_wake_.cancel();
+  }
+}
+
+bool ClientSession::close_if_over_output_limit() {
+  if (pending_out_bytes() <= settings_.output_hard_limit) return false;
+  spdlog::warn("event=client_closed service={} reason=output_limit peer={} buffered={}",
+               settings_.service, peer(), pending_out_bytes());
+  metrics_.closed(metrics::CloseReason::output_limit);
+  metrics_.limit_hit(metrics::Limit::output_hard_limit);
+  close();
+  return true;
 }
 
 asio::awaitable<void> ClientSession::write_loop(std::shared_ptr<ClientSession> self) {

@@ -23,12 +23,12 @@ asio::generic::stream_protocol protocol_for(int family) {
 }  // namespace
 
 Listener::Listener(asio::io_context& io, int fd, int family, const ListenerSettings& settings,
-                   upstream::Pool& pool, const metrics::ServiceMetrics& metrics,
+                   upstream::ServicePools& pools, const metrics::ServiceMetrics& metrics,
                    std::shared_ptr<std::atomic<std::size_t>> clients)
     : io_(io),
       acceptor_(io, protocol_for(family), fd),
       settings_(settings),
-      pool_(pool),
+      pools_(pools),
       metrics_(metrics),
       clients_(std::move(clients)) {}
 
@@ -89,7 +89,7 @@ asio::awaitable<void> Listener::accept_loop() {
       ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     auto session =
-        std::make_shared<ClientSession>(std::move(socket), settings_, pool_, metrics_, nullptr);
+        std::make_shared<ClientSession>(std::move(socket), settings_, pools_, metrics_, nullptr);
     ClientSession* key = session.get();
     sessions_.emplace(key, session);
     // Set after construction so the callback can name the session's registry entry.

@@ -21,8 +21,10 @@ using C = CommandClass;
 // SYNC and PSYNC would turn a shared connection into a replication stream: always
 // denied. Commands that change the topology (SHUTDOWN, REPLICAOF, ...) are denied by
 // each service's configurable deny list (services[].deny_commands), not here.
+// One entry per line, as sorted (clang-format would pack them in columns).
+// clang-format off
 constexpr std::array kTable{
-    Entry{"AUTH", C::stateful},
+    Entry{"AUTH", C::local},
     Entry{"BLMOVE", C::pinned},
     Entry{"BLMPOP", C::pinned},
     Entry{"BLPOP", C::pinned},
@@ -34,22 +36,22 @@ constexpr std::array kTable{
     Entry{"CLIENT", C::inspect},
     Entry{"DISCARD", C::pinned},
     Entry{"EXEC", C::pinned},
-    Entry{"HELLO", C::stateful},
+    Entry{"HELLO", C::local},
     Entry{"MONITOR", C::stateful},
     Entry{"MULTI", C::pinned},
-    Entry{"PSUBSCRIBE", C::stateful},
+    Entry{"PSUBSCRIBE", C::pubsub},
     Entry{"PSYNC", C::denied},
-    Entry{"PUNSUBSCRIBE", C::stateful},
+    Entry{"PUNSUBSCRIBE", C::pubsub},
     Entry{"QUIT", C::local},
     Entry{"RESET", C::local},
     Entry{"SCRIPT", C::inspect},
-    Entry{"SELECT", C::stateful},
+    Entry{"SELECT", C::local},
 
-    Entry{"SSUBSCRIBE", C::stateful},
-    Entry{"SUBSCRIBE", C::stateful},
-    Entry{"SUNSUBSCRIBE", C::stateful},
+    Entry{"SSUBSCRIBE", C::pubsub},
+    Entry{"SUBSCRIBE", C::pubsub},
+    Entry{"SUNSUBSCRIBE", C::pubsub},
     Entry{"SYNC", C::denied},
-    Entry{"UNSUBSCRIBE", C::stateful},
+    Entry{"UNSUBSCRIBE", C::pubsub},
     Entry{"UNWATCH", C::pinned},
     Entry{"WAIT", C::stateful},
     Entry{"WAITAOF", C::stateful},
@@ -57,6 +59,7 @@ constexpr std::array kTable{
     Entry{"XREAD", C::inspect},
     Entry{"XREADGROUP", C::inspect},
 };
+// clang-format on
 
 constexpr bool table_sorted() {
   for (std::size_t i = 1; i < kTable.size(); ++i) {

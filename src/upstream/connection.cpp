@@ -154,8 +154,9 @@ asio::awaitable<bool> Connection::dial() {
   co_return false;
 }
 
-// AUTH (when configured), CLIENT SETNAME, ROLE and PING, pipelined in one write. Only a
-// connection on which ROLE answered "master" ever takes work.
+// AUTH (when configured), SELECT (a pool for a database other than 0), CLIENT SETNAME,
+// ROLE and PING, pipelined in one write. Only a connection on which ROLE answered
+// "master" ever takes work.
 asio::awaitable<bool> Connection::handshake() {
   std::string out;
   std::size_t expected = 0;
@@ -163,6 +164,11 @@ asio::awaitable<bool> Connection::handshake() {
     out += settings_.username.empty()
                ? resp::encode_command({"AUTH", settings_.password})
                : resp::encode_command({"AUTH", settings_.username, settings_.password});
+    ++expected;
+  }
+  const bool select = settings_.database != 0;
+  if (select) {
+    out += resp::encode_command({"SELECT", std::to_string(settings_.database)});
     ++expected;
   }
   out += resp::encode_command({"CLIENT", "SETNAME", "redis-tether"});
@@ -217,6 +223,14 @@ asio::awaitable<bool> Connection::handshake() {
       co_return false;
     }
   }
+  if (select) {
+    const auto& selected = replies[i++];
+    if (selected.is_error()) {
+      fail("SELECT " + std::to_string(settings_.database) + " at " + settings_.target.to_string() +
+           " failed: " + selected.str);
+      co_return false;
+    }
+  }
   ++i;  // CLIENT SETNAME: a refusal (e.g. by ACL) does not matter
   const auto& role = replies[i];
   if (role.is_error()) {
@@ -267,6 +281,7 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
     }
     queued_.clear();
     queued_count_ = 0;
+    if (relaying_) fifo_.clear();  // written: no reply is matched to it (relay_to)
     // Keep the buffers from pinning a large burst's memory forever.
     if (queued_.capacity() > kBufferKeepBytes) std::string().swap(queued_);
     writing_active_ = true;
@@ -282,6 +297,7 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       }
       break;
     }
+    if (relaying_) sent_off_ = sent_.size();
     compact_sent();
   }
   (void)self;
@@ -316,7 +332,7 @@ asio::awaitable<void> Connection::read_loop() {
                                          asio::redirect_error(use_awaitable, ec));
     if (ec) break;
     rend_ += n;
-    if (!deliver_replies()) break;
+    if (!(relaying_ ? relay_frames() : deliver_replies())) break;
     if (draining_ && fifo_.empty()) break;
     // Every reply in: the written requests kept for a resend go (and with them the memory
     // a burst needed), without waiting for the next write.
@@ -358,25 +374,30 @@ asio::awaitable<void> Connection::read_loop() {
   fail_all();
 }
 
+resp::ScanStatus Connection::next_frame(std::string_view& frame) {
+  std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
+  const auto status = framer_.scan(view);
+  if (status == resp::ScanStatus::error) {
+    last_error_ =
+        "malformed reply from " + settings_.target.to_string() + ": " + framer_.error_message();
+  } else if (status == resp::ScanStatus::complete) {
+    frame = view.substr(0, framer_.reply().size);
+    framer_.reset();
+    rstart_ += frame.size();
+  }
+  return status;
+}
+
 bool Connection::deliver_replies() {
   for (;;) {
-    std::string_view view(rbuf_.data() + rstart_, rend_ - rstart_);
-    auto status = framer_.scan(view);
-    if (status == resp::ScanStatus::need_more) return true;
-    if (status == resp::ScanStatus::error) {
-      last_error_ =
-          "malformed reply from " + settings_.target.to_string() + ": " + framer_.error_message();
-      return false;
-    }
-    auto size = framer_.reply().size;
-    framer_.reset();
-    rstart_ += size;
+    std::string_view reply;
+    const auto status = next_frame(reply);
+    if (status != resp::ScanStatus::complete) return status == resp::ScanStatus::need_more;
     if (fifo_.empty() || fifo_.size() == queued_count_) {
       last_error_ =
           "unexpected reply from " + settings_.target.to_string() + " with no command outstanding";
       return false;
     }
-    const auto reply = view.substr(0, size);
     if (is_refusal(reply)) {
       take_back_refused(reply);
       return false;
@@ -392,6 +413,23 @@ bool Connection::deliver_replies() {
       replied_ = true;
       events_.on_first_reply(*this);
     }
+  }
+}
+
+void Connection::relay_to(std::weak_ptr<RelaySink> sink) {
+  relaying_ = true;
+  relay_sink_ = std::move(sink);
+}
+
+bool Connection::relay_frames() {
+  for (;;) {
+    std::string_view frame;
+    const auto status = next_frame(frame);
+    if (status != resp::ScanStatus::complete) return status == resp::ScanStatus::need_more;
+    auto sink = relay_sink_.lock();
+    if (!sink) return false;  // its owner is gone: nobody wants what follows
+    sink->relayed(frame);
+    if (state_ != State::ready || closing_) return false;
   }
 }
 

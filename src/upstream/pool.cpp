@@ -81,9 +81,11 @@ void Pool::reconfigure(const PoolSettings& settings) {
   const std::size_t old_size = settings_.size;
   const auto target = settings_.target;
   const auto service = settings_.service;
+  const auto database = settings_.database;
   settings_ = settings;
   settings_.target = target;
   settings_.service = service;
+  settings_.database = database;
   // Slots only grow: a slot beyond the size stays empty (its maintain() loop ends).
   if (settings_.size > slots_.size()) {
     slots_.resize(settings_.size);

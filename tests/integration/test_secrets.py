@@ -1,8 +1,9 @@
-"""Secrets (issue 5, item 6): the upstream and Sentinel passwords come from the
+"""Secrets (issue 5, item 6): the upstream, Sentinel and client passwords come from the
 environment (`${VAR}`) and from a systemd credentials directory
 (`${CREDENTIALS_DIRECTORY}/name`), never from the config file, and never appear in the
 log of a full run (debug level: start-up, traffic, a planned failover, a proxy with a
-wrong password retrying), in /status, /metrics or /health.
+wrong password retrying, a client sending a wrong and then the right client password),
+in /status, /metrics or /health.
 """
 
 import os
@@ -20,7 +21,10 @@ pytestmark = pytest.mark.proxy_only
 NODE_PASSWORD = "node-Pw-7d1e9c"
 SENTINEL_PASSWORD = "sentinel-Pw-5b2a44"
 WRONG_PASSWORD = "wrong-Pw-0c3f81"
-SECRETS = (NODE_PASSWORD, SENTINEL_PASSWORD, WRONG_PASSWORD)
+CLIENT_PASSWORD = "client-Pw-3e8d27"
+WRONG_CLIENT_PASSWORD = "wrong-client-Pw-91ab5c"
+SECRETS = (NODE_PASSWORD, SENTINEL_PASSWORD, WRONG_PASSWORD, CLIENT_PASSWORD,
+           WRONG_CLIENT_PASSWORD)
 
 
 def admin_text(proxy, path):
@@ -40,19 +44,24 @@ def proxies(workdir):
         p.stop()
 
 
-def start_proxy(workdir, topo, name, upstream_password_env, proxies, hold="15s"):
+def start_proxy(workdir, topo, name, upstream_password_env, proxies, hold="15s",
+                client_password=False):
     """A proxy whose config names only variables: the upstream password from the
-    environment, the Sentinel password from a credentials directory."""
+    environment, the Sentinel password (and the client password, if asked) from a
+    credentials directory."""
     creds = os.path.join(workdir, f"{name}-credentials")
     os.makedirs(creds)
     with open(os.path.join(creds, "sentinel"), "w") as f:
         f.write(SENTINEL_PASSWORD + "\n")
+    service = {"upstream_password": "${TETHER_TEST_UPSTREAM_PW}",
+               "sentinel_password_file": "${CREDENTIALS_DIRECTORY}/sentinel",
+               "hold": {"timeout": hold}}
+    if client_password:
+        with open(os.path.join(creds, "clients"), "w") as f:
+            f.write(CLIENT_PASSWORD + "\n")
+        service["client_password_file"] = "${CREDENTIALS_DIRECTORY}/clients"
     proxy = SentinelProxy(os.path.join(workdir, name), topo.sentinel_addresses, MASTER_NAME,
-                          {"log_level": "debug",
-                           "service": {"upstream_password": "${TETHER_TEST_UPSTREAM_PW}",
-                                       "sentinel_password_file":
-                                           "${CREDENTIALS_DIRECTORY}/sentinel",
-                                       "hold": {"timeout": hold}}})
+                          {"log_level": "debug", "service": service})
     proxy.env = {"TETHER_TEST_UPSTREAM_PW": upstream_password_env,
                  "CREDENTIALS_DIRECTORY": creds}
     proxies.append(proxy)
@@ -66,7 +75,8 @@ def start_proxy(workdir, topo, name, upstream_password_env, proxies, hold="15s")
 def test_passwords_stay_out_of_logs_and_admin_pages(workdir, make_topology, proxies):  # noqa: F811
     topo = make_topology(password=NODE_PASSWORD, sentinel_password=SENTINEL_PASSWORD)
     good = start_proxy(workdir, topo, "good", NODE_PASSWORD, proxies)
-    bad = start_proxy(workdir, topo, "bad", WRONG_PASSWORD, proxies, hold="1s")
+    bad = start_proxy(workdir, topo, "bad", WRONG_PASSWORD, proxies, hold="1s",
+                      client_password=True)
     rec = start_recorder(good)
     old = topo.current_master()
     t_failover = topo.planned_failover(sentinel=0)
@@ -76,6 +86,9 @@ def test_passwords_stay_out_of_logs_and_admin_pages(workdir, make_topology, prox
     v = rec.verify(sw.new, password=NODE_PASSWORD)
     assert not v.errors_by_code and not v.missing_sets, v.summary()
     with RespClient(bad.address, timeout=20) as c:
+        assert c.command("GET", "x").code == "NOAUTH"
+        assert c.command("AUTH", WRONG_CLIENT_PASSWORD).code == "WRONGPASS"
+        assert c.command("AUTH", "default", CLIENT_PASSWORD) == "OK"
         reply = c.command("GET", "x")  # held, then -NOMASTER naming the AUTH failure
     assert isinstance(reply, RespError) and reply.code == "NOMASTER", reply
     assert "WRONGPASS" in reply or "AUTH" in reply, reply

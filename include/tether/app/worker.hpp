@@ -2,7 +2,7 @@
 // listener. Nothing on the data path is shared between workers.
 //
 //   Worker ─┬─ io_context (run on thread_)
-//           ├─ Pool[service]      upstream connections + hold
+//           ├─ ServicePools[service]  a Pool (upstream connections + hold) per database
 //           └─ Listener[service]  accepts on a dup() of the service's listening socket
 //
 // Threading: construct and start() from the main thread; stop() may be called from any
@@ -18,7 +18,7 @@
 #include "tether/metrics/metrics.hpp"
 #include "tether/proxy/listener.hpp"
 #include "tether/proxy/settings.hpp"
-#include "tether/upstream/pool.hpp"
+#include "tether/upstream/service_pools.hpp"
 #include "tether/upstream/settings.hpp"
 #include "tether/util/asio.hpp"
 
@@ -43,8 +43,8 @@ class Worker {
 
   void start();
   asio::any_io_executor executor() { return io_.get_executor(); }
-  // The pool of the service at `index`; use only on this worker's executor.
-  upstream::Pool& pool(std::size_t index) { return *pools_.at(index); }
+  // The pools of the service at `index`; use only on this worker's executor.
+  upstream::ServicePools& pool(std::size_t index) { return *pools_.at(index); }
   // Stops accepting, closes clients and upstreams; the thread ends when all is closed.
   void stop();
   // A reload of service `index` (any thread: posted): new client limits for the listener,
@@ -63,7 +63,7 @@ class Worker {
 
   std::size_t index_;
   asio::io_context io_;
-  std::vector<std::unique_ptr<upstream::Pool>> pools_;
+  std::vector<std::unique_ptr<upstream::ServicePools>> pools_;
   std::vector<std::unique_ptr<proxy::Listener>> listeners_;
   std::thread thread_;
 };

@@ -29,8 +29,12 @@ struct PoolOptions {
   milliseconds reconnect_min{50};
   milliseconds reconnect_max{1000};
   // Dedicated connections (a client's MULTI ... EXEC, WATCH, blocking command) per
-  // service per worker, in use or being dialled; past it: -DEDICATEDFULL.
+  // service per worker and database in use, in use or being dialled; past it:
+  // -DEDICATEDFULL.
   std::size_t max_dedicated = 64;
+  // Databases a client may SELECT (0 .. databases-1); each one in use gets its own pool
+  // (pool.size connections per worker). Redis's default `databases` is 16.
+  std::uint32_t databases = 16;
 };
 
 struct HoldOptions {
@@ -74,6 +78,8 @@ struct ServiceConfig {
   // Both modes: authentication to whichever node is the master.
   std::string upstream_username;  // ACL user; empty = "default" via AUTH <password>
   std::string upstream_password;  // from upstream_password or upstream_password_file
+  // What clients must AUTH with (as Redis's requirepass; user `default`); empty: none.
+  std::string client_password;  // from client_password or client_password_file
 
   // Sentinel mode (master_name set): the Sentinels say which node is the master.
   std::string master_name;                // Sentinel mode: the monitored master's name

@@ -32,11 +32,12 @@ namespace tether::metrics {
 
 // Why the proxy closed a client connection.
 enum class CloseReason : std::uint8_t {
-  protocol_error,     // malformed request (after the error reply)
-  request_too_large,  // one request above limits.max_request_bytes
-  output_limit,       // buffered replies above limits.output_hard_limit
-  max_clients,        // limits.max_clients reached at accept
-  quit,               // the client sent QUIT
+  protocol_error,      // malformed request (after the error reply)
+  request_too_large,   // one request above limits.max_request_bytes
+  output_limit,        // buffered replies above limits.output_hard_limit
+  max_clients,         // limits.max_clients reached at accept
+  quit,                // the client sent QUIT
+  resubscribe_failed,  // a subscriber's subscriptions could not be made again (failover)
   kCount,
 };
 std::string_view close_reason_name(CloseReason r);
@@ -91,6 +92,9 @@ struct ServiceMetrics {
   std::array<prometheus::Counter*, static_cast<std::size_t>(Limit::kCount)> limit_hits{};
   // Refused by a node that is no longer a serving master (-READONLY & co.), sent again.
   prometheus::Counter* commands_resent = nullptr;
+  // Subscribers whose dedicated connection was lost, by outcome: subscribed again on a
+  // new connection, or closed (resubscribe_failed).
+  prometheus::Counter* resubscribed = nullptr;
   // Sentinel mode; they stay 0 (and master_info absent) for a fixed upstream.
   prometheus::Counter* master_switches = nullptr;
   prometheus::Gauge* sentinels_reachable = nullptr;

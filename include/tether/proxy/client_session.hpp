@@ -20,6 +20,32 @@
 // released (closed). If it dies while a transaction is open, EXEC gets -EXECABORT (as do
 // the commands before EXEC or DISCARD): none of it ran on the new master.
 //
+// Subscribers (client_session_pubsub.cpp): the SUBSCRIBE family pins the client the same
+// way, but its dedicated connection runs in relay mode (Connection::relay_to): every
+// frame comes back through relayed(), in order. Each command sent there knows how many
+// non-message frames answer it (Subscriptions); messages go out as they arrive, between
+// the replies as Redis would have placed them. Once the subscriptions (as the client's
+// commands leave them) number 0 and every confirmation arrived, the connection is
+// released and the client is back on the shared path. When the connection is lost (a
+// failover), a new one re-subscribes everything whose confirmation the client got
+// (swallowing the new confirmations), then sends again what was not yet confirmed,
+// swallowing confirmations already passed on; a client that cannot be re-subscribed
+// within hold.timeout gets its owed replies, then is closed (resubscribe_failed).
+//
+// Databases: SELECT n is answered by the proxy and moves the client to the pool of
+// database n (ServicePools: connections that selected n in their handshake); its
+// dedicated connections come from that pool too. Commands after a SELECT wait (reading
+// pauses) until the client's commands still in flight on the previous database's pool
+// are answered, so nothing overtakes them. While the client holds a dedicated
+// connection, SELECT goes there like any command (inside MULTI Redis queues it): the
+// client's database changes when Redis says +OK (or when the EXEC that ran it returns).
+// RESET returns the client to database 0.
+//
+// AUTH and HELLO (client_session_auth.cpp): answered here, never forwarded with their
+// options. With services[].client_password set, only AUTH, HELLO, QUIT and RESET run
+// before the client authenticates. HELLO 3 pins the client (as above) for as long as it
+// speaks RESP3; a replacement connection gets HELLO 3 first, its reply dropped.
+//
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
 
@@ -28,14 +54,18 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tether/metrics/metrics.hpp"
 #include "tether/proxy/settings.hpp"
+#include "tether/proxy/subscriptions.hpp"
+#include "tether/resp/command_table.hpp"
 #include "tether/resp/request_scanner.hpp"
 #include "tether/upstream/pool.hpp"
 #include "tether/upstream/reply_sink.hpp"
+#include "tether/upstream/service_pools.hpp"
 #include "tether/util/asio.hpp"
 #include "tether/util/byte_buffer.hpp"
 
@@ -43,11 +73,12 @@ namespace tether::proxy {
 
 class ClientSession final : public upstream::ReplySink,
                             public upstream::DedicatedOwner,
+                            public upstream::RelaySink,
                             public std::enable_shared_from_this<ClientSession> {
  public:
   using Socket = asio::generic::stream_protocol::socket;
 
-  ClientSession(Socket socket, const ListenerSettings& settings, upstream::Pool& pool,
+  ClientSession(Socket socket, const ListenerSettings& settings, upstream::ServicePools& pools,
                 const metrics::ServiceMetrics& metrics, std::function<void()> on_closed);
   ~ClientSession() override;
   ClientSession(const ClientSession&) = delete;
@@ -71,9 +102,16 @@ class ClientSession final : public upstream::ReplySink,
   void dedicated_lost(upstream::Connection& connection,
                       std::vector<upstream::Unsent> unsent) override;
 
+  // upstream::RelaySink: a frame from the subscriber's dedicated connection.
+  void relayed(std::string_view frame) override;
+  // The client's subscriptions, as its commands leave them.
+  const Subscriptions& subscriptions() const { return subs_; }
+
   // Buffer accounting, bytes: what this session holds now.
   std::uint64_t buffered_in() const { return in_.capacity(); }
   std::uint64_t buffered_out() const;
+  // The database the client's commands run in (SELECT).
+  std::uint32_t database() const { return db_; }
 
  private:
   struct Parked {
@@ -87,6 +125,28 @@ class ClientSession final : public upstream::ReplySink,
     std::string name;
     bool multi_before = false;  // the transaction state just before this command
     bool watch_before = false;
+    bool resp3_before = false;  // the client's protocol for this command (HELLO 3)
+  };
+  struct PinnedState {  // a written command's *_before flags
+    bool multi = false;
+    bool watch = false;
+    bool resp3 = false;
+  };
+
+  // A command sent to a subscriber's relay-mode connection.
+  struct Relayed {
+    std::optional<std::uint64_t> slot;              // none: a re-subscription, answered to nobody
+    std::string bytes;                              // the request, kept to be sent again
+    std::optional<Subscriptions::Command> command;  // a SUBSCRIBE-family command
+    std::vector<std::string> args;                  // its arguments
+    std::size_t expected = 1;                       // non-message frames that answer it
+    std::size_t got = 0;                            // of those, arrived
+    std::size_t skip = 0;    // passed on before a loss: swallowed when sent again
+    std::size_t passed = 0;  // passed on to the client
+    bool plain = false;      // sent with no subscription: its reply is never a message
+    bool reset = false;      // RESET, sent as the three UNSUBSCRIBEs, answered +RESET
+    bool ping = false;       // PING: sent again after a loss like the SUBSCRIBE family
+    std::string reply;       // arrived while its slot was not the oldest open one
   };
 
   asio::awaitable<void> read_loop(std::shared_ptr<ClientSession> self);
@@ -96,18 +156,60 @@ class ClientSession final : public upstream::ReplySink,
   bool route(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
              const resp::Request& request);
   bool answer_local(std::string_view bytes, const resp::Request& request, std::string_view name);
+  // A shared-class command to the client's database pool; true (it was forwarded).
+  bool dispatch_shared(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes);
+  // AUTH, HELLO, the client's protocol (client_session_auth.cpp).
+  // Answers -NOAUTH (true) when the client must AUTH first and `name` is not allowed before.
+  bool refuse_unauthenticated(std::string_view name);
+  // AUTH or HELLO (`name`); true when something was forwarded.
+  bool answer_auth_or_hello(const std::shared_ptr<upstream::ReplySink>& self,
+                            std::string_view bytes, const resp::Request& request,
+                            std::string_view name);
+  void answer_auth(std::string_view bytes, const resp::Request& request);
+  bool answer_hello(const std::shared_ptr<upstream::ReplySink>& self, std::string_view bytes,
+                    const resp::Request& request);
+  // RESET: logged out (when a password is set) and back to RESP2.
+  void reset_auth_and_protocol();
+  // Before `command` is written to pinned_: a HELLO (reply dropped) if the connection's
+  // protocol is not the one the command was sent in.
+  void align_pinned_protocol(const PinnedCommand& command);
+  // SELECT n: answered here and moves the client to database n's pool, or forwarded to
+  // the dedicated connection while the client holds one.
+  bool select_db(std::string_view bytes, const resp::Request& request);
+  // An EXEC or DISCARD ends a transaction that queued a SELECT (see db_changes_).
+  void note_transaction_end(std::string_view name);
+  // A reply for a forwarded SELECT (or the EXEC that ran one): the database changes if
+  // it succeeded.
+  void apply_db_change(std::uint64_t slot, std::string_view reply);
+  // The pool of the client's database.
+  upstream::Pool& pool() { return pools_.pool(db_); }
+  // Commands after a SELECT wait while earlier ones are in flight in another database.
+  bool db_blocked() const { return pool_outstanding_ > 0 && outstanding_db_ != db_; }
   // A command for the client's dedicated connection (pinned class, or any while pinned).
   bool route_pinned(std::string_view bytes, std::string_view name);
   void track_pinned_state(std::string_view name);
   void answer_broken_transaction(std::uint64_t slot, std::string_view name);
   void flush_pinned();
   void maybe_unpin();
+  // Subscribers (client_session_pubsub.cpp).
+  bool route_relay(std::string_view bytes, const resp::Request& request, std::string_view name);
+  // While relay_: whether a command of class `cls` goes to the relay-mode connection.
+  bool relays(resp::CommandClass cls, std::string_view name) const;
+  bool flush_relay();
+  void complete_relayed();
+  void emit_unsolicited(std::string_view frame);
+  void relay_lost(std::vector<upstream::Unsent> unsent);
+  void resubscribe_failed(const std::string& reply, resp::ErrorCode code);
   void settle_not_run(std::deque<PinnedCommand> commands, bool retry, const std::string& failure,
                       resp::ErrorCode code);
   // Writes a proxy reply into the next slot.
   void reply_local(std::string_view reply);
   void refuse(resp::ErrorCode code, std::string reply);
   void protocol_failure(std::string reply, metrics::CloseReason reason, std::string_view why);
+  // Wakes the write loop if it waits for output (one wake per batch).
+  void wake_writer();
+  // Past output_hard_limit the client is closed (logged, counted); true when it was.
+  bool close_if_over_output_limit();
   bool paused() const;
   std::uint64_t pending_out_bytes() const;
   void account();
@@ -115,7 +217,7 @@ class ClientSession final : public upstream::ReplySink,
 
   Socket socket_;
   const ListenerSettings& settings_;
-  upstream::Pool& pool_;
+  upstream::ServicePools& pools_;
   const metrics::ServiceMetrics& metrics_;
   std::function<void()> on_closed_;
   asio::steady_timer write_wake_;
@@ -138,13 +240,31 @@ class ClientSession final : public upstream::ReplySink,
   bool pin_requested_ = false;
   std::shared_ptr<upstream::Connection> pinned_;
   std::deque<PinnedCommand> pin_queue_;  // not yet written to pinned_
-  // Written to pinned_ and not yet answered: slot -> (multi_before, watch_before).
-  std::map<std::uint64_t, std::pair<bool, bool>> written_before_;
+  // Written to pinned_ and not yet answered: slot -> the state before it.
+  std::map<std::uint64_t, PinnedState> written_before_;
   std::string client_name_;  // CLIENT SETNAME, answered here (not the upstream's)
+  // AUTH (services[].client_password; none: authenticated from the start, as in Redis).
+  bool authenticated_ = settings_.client_password.empty();
+  bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)
+  bool pinned_resp3_ = false;  // pinned_'s protocol, as far as commands were written
+  std::shared_ptr<upstream::ReplySink> discard_;  // owner of align_pinned_protocol's HELLOs
   bool in_multi_ = false;
   bool watching_ = false;
   bool pin_broken_ = false;             // the dedicated connection died with a transaction open
   std::uint64_t pool_outstanding_ = 0;  // shared-pool commands not yet answered
+  std::uint32_t outstanding_db_ = 0;    // the database of those commands
+  std::uint32_t db_ = 0;                // SELECT
+  // Forwarded SELECTs (and EXECs of transactions that queued one) awaiting their reply:
+  // slot -> (database, is EXEC).
+  std::map<std::uint64_t, std::pair<std::uint32_t, bool>> db_changes_;
+  std::optional<std::uint32_t> select_in_multi_;  // the last SELECT queued in MULTI
+  // Subscriber state (see above). relay_ is set from the first SUBSCRIBE-family command
+  // until the dedicated connection is released.
+  bool relay_ = false;
+  Subscriptions subs_;               // as the client's commands leave them
+  Subscriptions confirmed_;          // as far as their confirmations arrived
+  std::deque<Relayed> relay_queue_;  // not yet written
+  std::deque<Relayed> relay_sent_;   // written, not yet fully answered
 
   bool closed_ = false;
   bool close_after_flush_ = false;  // protocol error, QUIT, drain: close once all is written

@@ -16,7 +16,7 @@
 #include "tether/metrics/metrics.hpp"
 #include "tether/proxy/client_session.hpp"
 #include "tether/proxy/settings.hpp"
-#include "tether/upstream/pool.hpp"
+#include "tether/upstream/service_pools.hpp"
 #include "tether/util/asio.hpp"
 
 namespace tether::proxy {
@@ -25,7 +25,7 @@ class Listener {
  public:
   // Takes ownership of `fd`, a listening socket of address family `family`.
   Listener(asio::io_context& io, int fd, int family, const ListenerSettings& settings,
-           upstream::Pool& pool, const metrics::ServiceMetrics& metrics,
+           upstream::ServicePools& pools, const metrics::ServiceMetrics& metrics,
            std::shared_ptr<std::atomic<std::size_t>> clients);
   ~Listener();
   Listener(const Listener&) = delete;
@@ -48,7 +48,7 @@ class Listener {
   asio::io_context& io_;
   asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor_;
   ListenerSettings settings_;  // this worker's copy; sessions refer to it
-  upstream::Pool& pool_;
+  upstream::ServicePools& pools_;
   const metrics::ServiceMetrics& metrics_;
   std::shared_ptr<std::atomic<std::size_t>> clients_;
   std::unordered_map<ClientSession*, std::weak_ptr<ClientSession>> sessions_;

@@ -20,6 +20,9 @@ struct ListenerSettings {
   resp::Limits protocol;
   // Refused with -DENIED, upper-case (services[].deny_commands; same default).
   std::vector<std::string> deny_commands = {"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"};
+  // services[].client_password: clients must AUTH with it first (empty: no password).
+  // Read at each AUTH, so a reload applies to the next one.
+  std::string client_password;
 };
 
 }  // namespace tether::proxy

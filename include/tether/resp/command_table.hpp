@@ -15,9 +15,11 @@ enum class CommandClass : std::uint8_t {
   pinned,    // needs the client's own upstream connection while its state lives:
              // MULTI ... EXEC, WATCH, blocking commands (the proxy provides it)
   stateful,  // leaves state on the connection that the proxy cannot carry yet
-             // (SUBSCRIBE, MONITOR, SELECT, CLIENT, HELLO, ...): refused
+             // (MONITOR, CLIENT, ...): refused
+  pubsub,    // the SUBSCRIBE family: the client's own upstream connection, in relay mode,
+             // while it has a subscription (PUBLISH, SPUBLISH, PUBSUB are shared)
   inspect,   // resolved by the arguments: XREAD ... BLOCK (pinned), SCRIPT DEBUG (stateful)
-  local,     // answered by the proxy itself (QUIT)
+  local,     // answered by the proxy itself (QUIT, RESET, AUTH, HELLO's options, ...)
   denied,    // would break the topology (SHUTDOWN, REPLICAOF, FAILOVER, SYNC, ...)
 };
 

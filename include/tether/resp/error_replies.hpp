@@ -11,6 +11,9 @@
 //   OUTCOMEUNKNOWN  upstream lost after the command was written             stays open
 //   NOTSUPPORTED    command needs a dedicated connection                    stays open
 //   DENIED          command would change the Redis topology                 stays open
+//   ERR (SELECT)    a bad SELECT index, Redis's words (not counted)         stays open
+//   NOAUTH          a command before AUTH (services[].client_password)      stays open
+//   WRONGPASS       AUTH with a wrong password, Redis's words               stays open
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,8 @@ enum class ErrorCode : std::uint8_t {
   denied,
   execabort,       // a transaction whose dedicated connection was lost
   dedicated_full,  // pool.max_dedicated dedicated connections in use
+  noauth,          // a command before AUTH (services[].client_password)
+  wrongpass,       // AUTH or HELLO AUTH with a wrong user or password
   kCount,
 };
 
@@ -53,6 +58,10 @@ constexpr std::string_view error_code_name(ErrorCode c) {
       return "EXECABORT";
     case ErrorCode::dedicated_full:
       return "DEDICATEDFULL";
+    case ErrorCode::noauth:
+      return "NOAUTH";
+    case ErrorCode::wrongpass:
+      return "WRONGPASS";
     case ErrorCode::kCount:
       break;
   }
@@ -125,6 +134,15 @@ inline std::string reset_while_pinned_error() {
                       "a blocking command): end it with EXEC, DISCARD or UNWATCH first");
 }
 
+// A SUBSCRIBE-family command inside MULTI (Redis 7.0 would queue it, and EXEC would make
+// the connection a subscriber unseen by the proxy).
+inline std::string subscribe_in_transaction_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command).append(
+      "' inside MULTI is not supported by redis-tether: subscribe before MULTI or after EXEC");
+  return detail::line("NOTSUPPORTED", t);
+}
+
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether (services[].deny_commands)");
@@ -156,6 +174,86 @@ inline std::string dedicated_full_error(std::string_view service, std::size_t ma
       .append(service)
       .append("' are in use (pool.max_dedicated); try again later");
   return detail::line("DEDICATEDFULL", t);
+}
+
+// Client authentication and HELLO (services[].client_password): Redis 7.0's own replies,
+// byte for byte.
+inline std::string noauth_error() {
+  return detail::line("NOAUTH", "Authentication required.");
+}
+
+inline std::string hello_noauth_error() {
+  return detail::line("NOAUTH",
+                      "HELLO must be called with the client already authenticated, otherwise "
+                      "the HELLO AUTH <user> <pass> option can be used to authenticate the "
+                      "client and select the RESP protocol version at the same time");
+}
+
+inline std::string wrongpass_error() {
+  return detail::line("WRONGPASS", "invalid username-password pair or user is disabled.");
+}
+
+// AUTH <password> with no services[].client_password: Redis without requirepass.
+inline std::string auth_without_password_error() {
+  return detail::line("ERR",
+                      "AUTH <password> called without any password configured for the default "
+                      "user. Are you sure your configuration is correct?");
+}
+
+// `command` lower-case, as Redis names it in this message (e.g. "auth", "client|setname").
+inline std::string wrong_arity_error(std::string_view command) {
+  std::string t = "wrong number of arguments for '";
+  t.append(command).append("' command");
+  return detail::line("ERR", t);
+}
+
+inline std::string syntax_error() {
+  return detail::line("ERR", "syntax error");
+}
+
+inline std::string noproto_error() {
+  return detail::line("NOPROTO", "unsupported protocol version");
+}
+
+inline std::string hello_protover_error() {
+  return detail::line("ERR", "Protocol version is not an integer or out of range");
+}
+
+// `option` as the client sent it; line breaks become spaces, as Redis writes them.
+inline std::string hello_option_error(std::string_view option) {
+  std::string t = "Syntax error in HELLO option '";
+  for (char c : option)
+    t.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  t.append("'");
+  return detail::line("ERR", t);
+}
+
+inline std::string client_name_error() {
+  return detail::line("ERR", "Client names cannot contain spaces, newlines or special characters.");
+}
+
+// AUTH or HELLO inside MULTI: Redis would queue it, but the proxy answers it itself.
+inline std::string not_supported_in_multi_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command).append(
+      "' inside MULTI: redis-tether answers it itself and cannot queue it in the transaction");
+  return detail::line("NOTSUPPORTED", t);
+}
+
+// SELECT with a bad index, in Redis's own words (the database stays as it was).
+inline std::string select_arity_error() {
+  return detail::line("ERR", "wrong number of arguments for 'select' command");
+}
+inline std::string not_an_integer_error() {
+  return detail::line("ERR", "value is not an integer or out of range");
+}
+inline std::string int_range_error() {
+  return detail::line("ERR",
+                      "value is out of range, value must between -2147483648 and 2147483647");
+}
+// A negative index, or one past services[].pool.databases.
+inline std::string db_index_out_of_range_error() {
+  return detail::line("ERR", "DB index is out of range");
 }
 
 inline std::string request_too_large_error(std::string_view limit) {

@@ -4,7 +4,7 @@
 //                                  fifo_: who is owed each reply, oldest first
 //   socket ──► ReplyFramer ──► fifo_.front().sink->deliver(slot, reply)
 //
-// Life: dial → handshake (AUTH, CLIENT SETNAME, ROLE must say master) → ready → serve
+// Life: dial → handshake (AUTH, SELECT n, CLIENT SETNAME, ROLE = master) → ready → serve
 // until the socket dies or close(); a draining connection takes no new work and closes
 // once its FIFO is empty. When it dies, commands whose bytes were never handed to the
 // socket are given back to the pool to send elsewhere (they provably did not run); every
@@ -15,6 +15,12 @@
 // The connection then gives back that command and every one after it (written or not;
 // written bytes are kept in sent_ until their reply arrives) to be sent elsewhere, and
 // closes. The client never sees the refusal.
+//
+// Relay mode (relay_to, dedicated connections of subscribers only): every frame read goes
+// to the one RelaySink in arrival order; nothing written is matched to a reply, so when
+// the connection dies only the commands never written are handed back (on_lost) and no
+// -OUTCOMEUNKNOWN is delivered: the owner knows what it still expects. Shared connections
+// never take this path (the choice is made once per read, not per reply).
 //
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
@@ -78,6 +84,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Appends one complete request. Precondition: accepting().
   void enqueue(const std::shared_ptr<ReplySink>& sink, std::uint64_t slot, std::string_view bytes);
 
+  // Switches to relay mode for good (see above). Precondition: ready(), inflight() == 0.
+  // The sink is held weakly; frames arriving after it is gone are dropped.
+  void relay_to(std::weak_ptr<RelaySink> sink);
+  bool relaying() const { return relaying_; }
+
   // Take no new work; close once every owed reply has arrived.
   void drain();
   // Close now; in-flight commands get -OUTCOMEUNKNOWN, unsent ones go back to the pool.
@@ -109,8 +120,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> handshake();
   asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
   asio::awaitable<void> read_loop();
+  // The next complete reply in the read buffer, consumed (`frame` points into it until the
+  // next read): complete, need_more, or error (last_error_ says why).
+  resp::ScanStatus next_frame(std::string_view& frame);
   // Frames complete replies in the read buffer and hands each to its owner.
   bool deliver_replies();
+  // Relay mode: hands every complete frame to relay_sink_.
+  bool relay_frames();
   // A refusal arrived for the FIFO's front: moves it and everything after it to retry_.
   void take_back_refused(std::string_view reply);
   void compact_sent();
@@ -132,10 +148,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_active_ = false;
   bool writer_idle_ = false;  // the write loop waits on wake_
   bool timed_out_ = false;
-  bool closing_ = false;  // close() was called: not a failure
-  bool refused_ = false;  // see refused()
-  bool lost_ = false;     // see lost()
-  bool replied_ = false;  // on_first_reply was called
+  bool closing_ = false;   // close() was called: not a failure
+  bool refused_ = false;   // see refused()
+  bool lost_ = false;      // see lost()
+  bool replied_ = false;   // on_first_reply was called
+  bool relaying_ = false;  // see relay_to()
+  std::weak_ptr<RelaySink> relay_sink_;
 
   std::string queued_;  // requests not yet handed to the socket
   // Requests handed to the socket whose replies are still owed, oldest at sent_off_; the

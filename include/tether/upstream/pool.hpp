@@ -78,10 +78,10 @@ class Pool final : public ConnectionEvents {
     std::chrono::steady_clock::time_point began;
     std::shared_ptr<std::atomic<bool>> observed;
   };
-  // A reload: everything in `settings` but `service` and `target` (which retarget()
-  // changes) takes effect. Connections read the timeouts and hold bounds live; AUTH
-  // credentials and protocol limits apply to connections dialled from now on; a larger
-  // size dials more connections, a smaller one drains the extra ones.
+  // A reload: everything in `settings` but `service`, `database` and `target` (which
+  // retarget() changes) takes effect. Connections read the timeouts and hold bounds
+  // live; AUTH credentials and protocol limits apply to connections dialled from now on;
+  // a larger size dials more connections, a smaller one drains the extra ones.
   void reconfigure(const PoolSettings& settings);
   // Sends later commands to `target`.
   void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain,
@@ -107,10 +107,10 @@ class Pool final : public ConnectionEvents {
   void stop();
 
   // Dedicated connections: for one client's own state (MULTI ... EXEC, WATCH, a
-  // blocking command). Dialled to the current target, not while paused, confirmed with
-  // ROLE, handed over through `owner` (held weakly). A retarget(abandon) closes the ones
-  // in use. False, and nothing is called, when settings.max_dedicated are in use or on
-  // their way.
+  // blocking command, subscriptions in relay mode). Dialled to the current target, not
+  // while paused, confirmed with ROLE, handed over through `owner` (held weakly). A
+  // retarget(abandon) closes the ones in use. False, and nothing is called, when
+  // settings.max_dedicated are in use or on their way.
   bool request_dedicated(std::weak_ptr<DedicatedOwner> owner);
   // The owner is done with it: closed (its state was the client's), not reused.
   void release_dedicated(const std::shared_ptr<Connection>& connection);

@@ -32,4 +32,15 @@ class ReplySink {
   std::uint32_t affinity_inflight = 0;
 };
 
+// The owner of a dedicated connection in relay mode (Connection::relay_to): a
+// subscriber's replies are not one per request (a SUBSCRIBE of three channels is
+// confirmed three times, messages arrive unsolicited), so every frame that arrives goes
+// to it, in arrival order, whatever its type (RESP2 array or RESP3 push).
+class RelaySink {
+ public:
+  virtual ~RelaySink() = default;
+  // One complete frame; `frame` is only valid during the call.
+  virtual void relayed(std::string_view frame) = 0;
+};
+
 }  // namespace tether::upstream

@@ -25,6 +25,11 @@ struct PoolSettings {
   // Dedicated connections (MULTI ... EXEC, WATCH, blocking commands) in use or being
   // dialled at once, per worker; past it a client gets -DEDICATEDFULL.
   std::size_t max_dedicated = 64;
+  // The database this pool's connections SELECT in their handshake (0: none sent).
+  std::uint32_t database = 0;
+  // Databases a client may SELECT (0 .. databases-1), one pool each once used; Redis's
+  // own `databases` default is 16.
+  std::uint32_t databases = 16;
   resp::Limits protocol;
 };
 

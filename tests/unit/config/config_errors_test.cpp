@@ -146,6 +146,8 @@ TEST_CASE("bad scalar values") {
       {"pool", "size", "0", "must be from 1 to 1024, got 0"},
       {"pool", "size", "1025", "must be from 1 to 1024"},
       {"pool", "size", "1.5", "expected a whole number"},
+      {"pool", "databases", "0", "must be from 1 to 1024, got 0"},
+      {"pool", "databases", "1025", "must be from 1 to 1024, got 1025"},
       {"pool", "size", "99999999999999999999", "expected a whole number"},
       {"pool", "connect_timeout", "0", "must be greater than zero"},
       {"pool", "connect_timeout", "-1s", "must not be negative"},

@@ -42,6 +42,7 @@ TEST_CASE("a minimal file gets every default") {
   CHECK(s.pool.reconnect_min == 50ms);
   CHECK(s.pool.reconnect_max == 1s);
   CHECK(s.pool.max_dedicated == 64);
+  CHECK(s.pool.databases == 16);
   CHECK(s.deny_commands ==
         std::vector<std::string>{"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"});
   CHECK(s.hold.timeout == 5s);
@@ -78,6 +79,7 @@ services:
       reconnect_min: 10ms
       reconnect_max: 2m
       max_dedicated: 3
+      databases: 32
     hold:
       timeout: 0
       max_bytes: 1MB
@@ -114,6 +116,7 @@ services:
   CHECK(s.pool.reconnect_min == 10ms);
   CHECK(s.pool.reconnect_max == 2min);
   CHECK(s.pool.max_dedicated == 3);
+  CHECK(s.pool.databases == 32);
   CHECK(s.deny_commands == std::vector<std::string>{"FLUSHALL", "KEYS"});
   CHECK(s.hold.timeout == 0ms);
   CHECK(s.hold.max_bytes == 1ULL << 20);
@@ -256,6 +259,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   CHECK(s.pool.reconnect_min == d.pool.reconnect_min);
   CHECK(s.pool.reconnect_max == d.pool.reconnect_max);
   CHECK(s.pool.max_dedicated == d.pool.max_dedicated);
+  CHECK(s.pool.databases == d.pool.databases);
   CHECK(s.hold.timeout == d.hold.timeout);
   CHECK(s.hold.max_bytes == d.hold.max_bytes);
   CHECK(s.limits.max_clients == d.limits.max_clients);
@@ -284,6 +288,8 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "upstream_username:",
                           "upstream_password:",
                           "upstream_password_file:",
+                          "client_password:",
+                          "client_password_file:",
                           "master_name:",
                           "sentinels:",
                           "sentinel_username:",
@@ -298,6 +304,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "reconnect_min:",
                           "reconnect_max:",
                           "max_dedicated:",
+                          "databases:",
                           "deny_commands:",
                           "hold:",
                           "timeout:",
@@ -322,8 +329,8 @@ TEST_CASE("the example with its optional keys uncommented is valid too") {
   while (std::getline(in, line)) {
     // "# admin:" -> "admin:", "    # upstream_username: app" -> "    upstream_username: app";
     // the password file line stays out (it names a file that does not exist here).
-    for (const char* key :
-         {"admin:", "  listen: 127.0.0.1:9121", "upstream_username:", "upstream_password: "}) {
+    for (const char* key : {"admin:", "  listen: 127.0.0.1:9121",
+                            "upstream_username:", "upstream_password: ", "client_password: "}) {
       auto at = line.find(std::string("# ") + key);
       if (at != std::string::npos && line.find_first_not_of(' ') == at) line.erase(at, 2);
     }
@@ -336,6 +343,7 @@ TEST_CASE("the example with its optional keys uncommented is valid too") {
   CHECK(result.config->admin.listen->to_string() == "127.0.0.1:9121");
   CHECK(result.config->services[0].upstream_username == "app");
   CHECK_FALSE(result.config->services[0].upstream_password.empty());
+  CHECK(result.config->services[0].client_password == "change-me");
 }
 
 TEST_CASE("the example's Sentinel alternative, uncommented instead of upstream, is valid") {

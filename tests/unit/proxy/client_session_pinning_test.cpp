@@ -10,16 +10,7 @@ using namespace std::chrono_literals;
 using tether::testing::direct;
 using tether::testing::RedisProcess;
 using Fixture = tether::testing::SessionFixture;
-
-namespace {
-
-bool wait_for(Fixture& f, const std::function<bool()>& done) {
-  for (int i = 0; i < 500 && !done(); ++i)
-    f.pump(2ms);
-  return done();
-}
-
-}  // namespace
+using tether::testing::wait_for;
 
 TEST_CASE("pinning: MULTI ... EXEC after a shared SET, replies as Redis gives them") {
   RedisProcess redis;

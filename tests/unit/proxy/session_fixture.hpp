@@ -24,7 +24,8 @@ struct SessionFixture {
   tether::asio::io_context io;
   tether::metrics::Metrics metrics{{"test"}};
   tether::proxy::ListenerSettings settings;
-  std::unique_ptr<tether::upstream::Pool> pool;
+  std::unique_ptr<tether::upstream::ServicePools> pools;
+  tether::upstream::Pool* pool = nullptr;  // database 0's
   std::shared_ptr<tether::proxy::ClientSession> session;
   int client = -1;
   bool closed = false;
@@ -38,8 +39,10 @@ struct SessionFixture {
     ps.reconnect_min = 20ms;
     ps.reconnect_max = 50ms;
     if (tweak) tweak(ps);
-    pool = std::make_unique<tether::upstream::Pool>(io.get_executor(), ps, metrics.service(0));
-    pool->start();
+    pools =
+        std::make_unique<tether::upstream::ServicePools>(io.get_executor(), ps, metrics.service(0));
+    pool = &pools->pool(0);
+    pools->start();
   }
 
   void open() {
@@ -50,13 +53,13 @@ struct SessionFixture {
     tether::proxy::ClientSession::Socket s(io, tether::asio::generic::stream_protocol(AF_UNIX, 0),
                                            fds[1]);
     session = std::make_shared<tether::proxy::ClientSession>(
-        std::move(s), settings, *pool, metrics.service(0), [this] { closed = true; });
+        std::move(s), settings, *pools, metrics.service(0), [this] { closed = true; });
     session->start();
   }
 
   ~SessionFixture() {
     if (session) session->close();
-    pool->stop();
+    pools->stop();
     io.restart();
     io.run_for(100ms);
     if (client >= 0) ::close(client);
@@ -98,5 +101,12 @@ struct SessionFixture {
     return got;
   }
 };
+
+// Pumps the fixture's io_context until `done` holds, for at most about 2 s; returns done().
+inline bool wait_for(SessionFixture& f, const std::function<bool()>& done) {
+  for (int i = 0; i < 1000 && !done(); ++i)
+    f.pump(std::chrono::milliseconds(2));
+  return done();
+}
 
 }  // namespace tether::testing

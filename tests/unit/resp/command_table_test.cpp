@@ -23,10 +23,14 @@ TEST_CASE("classify_command knows every listed command in any case", "[command_t
     check(name, CommandClass::pinned);
   }
   for (const char* name :
-       {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
-        "WAIT", "WAITAOF", "SELECT", "MONITOR", "HELLO", "AUTH"}) {
+       {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}) {
+    check(name, CommandClass::pubsub);
+  }
+  for (const char* name : {"WAIT", "WAITAOF", "MONITOR"}) {
     check(name, CommandClass::stateful);
   }
+  for (const char* name : {"QUIT", "RESET", "AUTH", "HELLO", "SELECT"})  // answered by the proxy
+    check(name, CommandClass::local);
   CHECK(classify_command("XREAD") == CommandClass::inspect);
   CHECK(classify_command("xReadGroup") == CommandClass::inspect);
   CHECK(classify_command("CLIENT") == CommandClass::inspect);
@@ -95,5 +99,6 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
   CHECK(classify("CLIENT\r\n") == CommandClass::stateful);
   CHECK(classify("GET k\r\n") == CommandClass::shared);
   CHECK(classify("MULTI\r\n") == CommandClass::pinned);
-  CHECK(classify("SUBSCRIBE c\r\n") == CommandClass::stateful);
+  CHECK(classify("SUBSCRIBE c\r\n") == CommandClass::pubsub);
+  CHECK(classify("PUBLISH c m\r\n") == CommandClass::shared);
 }
