@@ -286,6 +286,8 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     }
     client_name_.clear();
     db_ = 0;
+    watching_ = false;  // a WATCH lost with its connection ends here too
+    watch_lost_ = false;
     reset_auth_and_protocol();
     reply_local("+RESET\r\n");
     return false;
@@ -331,7 +333,13 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
     answer_broken_transaction(slot, name);
     return false;
   }
-  PinnedCommand command{slot, std::string(bytes), std::string(name), in_multi_, watching_, resp3_};
+  PinnedCommand command{slot,
+                        std::string(bytes),
+                        std::string(name),
+                        in_multi_,
+                        watching_,
+                        resp3_,
+                        watch_lost_ && in_multi_ && name == "EXEC"};
   if (!pin_requested_) {
     if (!pool().request_dedicated(weak_from_this())) {
       metrics_.limit_hit(metrics::Limit::max_dedicated);
@@ -351,31 +359,37 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
 }
 
 // The transaction state of the dedicated connection, as the client's requests change it
-// (conservatively: an EXEC or DISCARD that fails still ends it, as in Redis).
+// (conservatively: an EXEC or DISCARD that fails still ends it, as in Redis; without a
+// MULTI they fail and leave the WATCH in place, as in Redis).
 void ClientSession::track_pinned_state(std::string_view name) {
   if (name == "MULTI") {
     in_multi_ = true;
-  } else if (name == "EXEC" || name == "DISCARD") {
+  } else if ((name == "EXEC" || name == "DISCARD") && in_multi_) {
     in_multi_ = false;
     watching_ = false;
+    watch_lost_ = false;
   } else if (name == "WATCH" && !in_multi_) {
     watching_ = true;
   } else if (name == "UNWATCH" && !in_multi_) {
     watching_ = false;
+    watch_lost_ = false;
   } else if (name == "RESET") {
     in_multi_ = false;
     watching_ = false;
+    watch_lost_ = false;
   }
 }
 
+// A command of a MULTI whose connection was lost (pin_broken_): EXEC gets -EXECABORT, as
+// does every command up to it; DISCARD and RESET end the transaction as Redis answers them.
 void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_view name) {
-  const bool ends =
-      name == "EXEC" || name == "DISCARD" || name == "RESET" || (name == "UNWATCH" && !in_multi_);
+  const bool ends = name == "EXEC" || name == "DISCARD" || name == "RESET";
   if (name == "RESET") {
     db_ = 0;
+    client_name_.clear();
     reset_auth_and_protocol();
     deliver(slot, "+RESET\r\n");
-  } else if ((name == "DISCARD" && in_multi_) || (name == "UNWATCH" && !in_multi_)) {
+  } else if (name == "DISCARD") {
     deliver(slot, "+OK\r\n");  // what Redis answers; nothing was left to discard
   } else {
     metrics_.error_reply(resp::ErrorCode::execabort);
@@ -384,6 +398,7 @@ void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_vi
   if (ends) {
     in_multi_ = false;
     watching_ = false;
+    watch_lost_ = false;
     pin_broken_ = false;
   }
 }
@@ -396,8 +411,11 @@ void ClientSession::flush_pinned() {
   while (!pin_queue_.empty() && pinned_->accepting()) {
     auto& c = pin_queue_.front();
     align_pinned_protocol(c);
-    pinned_->enqueue(self, c.slot, c.bytes);
-    written_before_[c.slot] = {c.multi_before, c.watch_before, c.resp3_before};
+    // DISCARD ends the transaction on the connection without running it; the client gets
+    // what Redis answers for an EXEC whose watched keys changed.
+    static const std::string discard = "*1\r\n$7\r\nDISCARD\r\n";
+    pinned_->enqueue(self, c.slot, c.exec_nil ? std::string_view(discard) : c.bytes);
+    written_before_[c.slot] = {c.multi_before, c.watch_before, c.resp3_before, c.exec_nil};
     pin_queue_.pop_front();
   }
   if (pin_queue_.empty()) flush_relay();
@@ -462,8 +480,9 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
     }
     const auto before = written_before_[u.slot];
     written_before_.erase(u.slot);
-    waiting.push_back(
-        {u.slot, std::move(u.bytes), std::string(name), before.multi, before.watch, before.resp3});
+    waiting.push_back({u.slot, std::move(u.bytes),
+                       before.exec_nil ? std::string("EXEC") : std::string(name), before.multi,
+                       before.watch, before.resp3, before.exec_nil});
   }
   written_before_.clear();  // the rest were answered -OUTCOMEUNKNOWN
   for (auto& c : pin_queue_)
@@ -476,22 +495,28 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
 
 // Commands that did not run on a dedicated connection (it was lost, or none could be
 // had), in order. Replayed from the transaction state just before the first of them:
-// one inside a transaction (MULTI or WATCH open) gets -EXECABORT up to the command that
-// ends it, since a transaction cannot go on elsewhere; the rest are sent again on a new
-// dedicated connection when `retry`, else answered `failure`, and a MULTI or WATCH among
-// those leaves its transaction broken the same way (never half-applied).
+// one inside a MULTI gets -EXECABORT up to the command that ends it, since a transaction
+// cannot go on elsewhere; the rest are sent again on a new dedicated connection when
+// `retry`, else answered `failure`, and a MULTI among those leaves its transaction broken
+// the same way (never half-applied). A WATCH open (without MULTI) is lost with the
+// connection: the commands go on, and the transaction's EXEC fails as a WATCH whose keys
+// changed does (nil), so an optimistic-locking client simply retries.
 void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retry,
                                    const std::string& failure, resp::ErrorCode code) {
   if (!commands.empty()) {
     in_multi_ = commands.front().multi_before;
     watching_ = commands.front().watch_before;
   }
-  if (in_multi_ || watching_) pin_broken_ = true;
+  if (in_multi_) {
+    pin_broken_ = true;
+  } else if (watching_) {
+    watch_lost_ = true;
+  }
   std::deque<PinnedCommand> again;
   for (auto& c : commands) {
     if (!again.empty()) {
       again.push_back(std::move(c));
-    } else if (in_multi_ || watching_) {
+    } else if (in_multi_) {
       pin_broken_ = true;
       answer_broken_transaction(c.slot, c.name);
     } else if (retry) {
@@ -499,9 +524,12 @@ void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retr
     } else {
       metrics_.error_reply(code);
       deliver(c.slot, failure);
-      if (c.name == "MULTI" || c.name == "WATCH") {
-        (c.name == "MULTI" ? in_multi_ : watching_) = true;
+      if (c.name == "MULTI") {
+        in_multi_ = true;
         pin_broken_ = true;
+      } else if (c.name == "WATCH") {
+        watching_ = true;
+        watch_lost_ = true;
       }
     }
   }
@@ -509,6 +537,7 @@ void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retr
   for (auto& c : again) {  // from a clean state, as routed again
     c.multi_before = in_multi_;
     c.watch_before = watching_;
+    c.exec_nil = watch_lost_ && in_multi_ && c.name == "EXEC";
     track_pinned_state(c.name);
   }
   if (!pool().request_dedicated(weak_from_this())) {
@@ -550,7 +579,15 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
   if (closed_) return;
   const auto index = slot - head_slot_;
   if (std::exchange(parked_[index].via_pool, false)) --pool_outstanding_;
-  if (!written_before_.empty()) written_before_.erase(slot);
+  if (!written_before_.empty()) {
+    auto it = written_before_.find(slot);
+    if (it != written_before_.end()) {
+      // The DISCARD sent for an EXEC whose WATCH was lost answers +OK: the client gets
+      // the nil of a failed WATCH instead (the reply of a lost connection stays as it is).
+      if (it->second.exec_nil && reply == "+OK\r\n") reply = it->second.resp3 ? "_\r\n" : "*-1\r\n";
+      written_before_.erase(it);
+    }
+  }
   if (!db_changes_.empty()) apply_db_change(slot, reply);
   if (reader_parked_ && pool_outstanding_ == 0 && !paused()) {
     reader_parked_ = false;  // commands after a SELECT may go on

@@ -126,11 +126,13 @@ class ClientSession final : public upstream::ReplySink,
     bool multi_before = false;  // the transaction state just before this command
     bool watch_before = false;
     bool resp3_before = false;  // the client's protocol for this command (HELLO 3)
+    bool exec_nil = false;      // an EXEC whose WATCH was lost: sent as DISCARD, answered nil
   };
-  struct PinnedState {  // a written command's *_before flags
+  struct PinnedState {  // a written command's *_before flags, and its exec_nil
     bool multi = false;
     bool watch = false;
     bool resp3 = false;
+    bool exec_nil = false;
   };
 
   // A command sent to a subscriber's relay-mode connection.
@@ -250,7 +252,10 @@ class ClientSession final : public upstream::ReplySink,
   std::shared_ptr<upstream::ReplySink> discard_;  // owner of align_pinned_protocol's HELLOs
   bool in_multi_ = false;
   bool watching_ = false;
-  bool pin_broken_ = false;             // the dedicated connection died with a transaction open
+  bool pin_broken_ = false;  // the dedicated connection died with a MULTI open
+  // The dedicated connection died with a WATCH (and no MULTI) open: the keys are no longer
+  // watched, so the transaction's EXEC is answered as a failed WATCH (nil), never run.
+  bool watch_lost_ = false;
   std::uint64_t pool_outstanding_ = 0;  // shared-pool commands not yet answered
   std::uint32_t outstanding_db_ = 0;    // the database of those commands
   std::uint32_t db_ = 0;                // SELECT

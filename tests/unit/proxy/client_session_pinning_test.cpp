@@ -145,3 +145,59 @@ TEST_CASE("pinning: a transaction whose connection is lost ends in EXECABORT, no
   CHECK(f.receive(again.size()) == again);
   CHECK_FALSE(f.closed);
 }
+
+TEST_CASE("pinning: a WATCH whose connection is lost makes EXEC fail as a changed key does") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  CHECK(direct(redis.port(), "SET w 1") == "OK");
+  f.send("WATCH w\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  // A failover begins: the dedicated connection, and the WATCH with it, is gone.
+  f.pool->pause("failover of test in progress");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.pool->resume();
+  // The keys are no longer watched, so the transaction must not run: EXEC answers nil, as
+  // for a watched key that changed (a client doing optimistic locking retries). Commands
+  // outside the transaction run as usual, and UNWATCH-free code paths see Redis's bytes.
+  f.send("GET w\r\nMULTI\r\nSET w 2\r\nEXEC\r\nGET w\r\n");
+  const std::string want = "$1\r\n1\r\n+OK\r\n+QUEUED\r\n*-1\r\n$1\r\n1\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "GET w") == "1");
+  // The retry, with a new WATCH, runs.
+  f.send("WATCH w\r\nMULTI\r\nSET w 2\r\nEXEC\r\n");
+  const std::string again = "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n";
+  CHECK(f.receive(again.size()) == again);
+  CHECK(direct(redis.port(), "GET w") == "2");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("pinning: UNWATCH after a lost WATCH, then a transaction runs normally") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("WATCH w\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  f.pool->pause("failover of test in progress");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.pool->resume();
+  f.send("UNWATCH\r\nMULTI\r\nSET w 3\r\nEXEC\r\n");
+  const std::string want = "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "GET w") == "3");
+}
+
+TEST_CASE("pinning: EXEC or DISCARD without MULTI fails and leaves the WATCH, as in Redis") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("WATCH w\r\nEXEC\r\nDISCARD\r\n");
+  const std::string want = "+OK\r\n-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "SET w other") == "OK");
+  f.send("MULTI\r\nSET w mine\r\nEXEC\r\n");
+  const std::string fails = "+OK\r\n+QUEUED\r\n*-1\r\n";  // still watched: the write is seen
+  CHECK(f.receive(fails.size()) == fails);
+  CHECK(direct(redis.port(), "GET w") == "other");
+}
