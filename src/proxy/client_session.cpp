@@ -220,6 +220,16 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       return false;
     }
   }
+  // A RESP2 subscriber: Redis refuses AUTH and HELLO in its own words, and so does the
+  // proxy, which never sends them (they may carry the client's password) to Redis. A
+  // RESP3 subscriber has them answered as any client does.
+  if (relay_ && subs_.count() > 0 && !resp3_ && cls == resp::CommandClass::local) {
+    const auto n = name();
+    if (n == "AUTH" || n == "HELLO") {
+      reply_local(resp::subscriber_context_error(n == "AUTH" ? "auth" : "hello"));
+      return false;
+    }
+  }
   // A subscriber's commands go to its relay-mode connection, in order (QUIT is answered
   // here; commands the proxy refuses stay refused).
   if (cls == resp::CommandClass::pubsub || (relay_ && relays(cls, name()))) {

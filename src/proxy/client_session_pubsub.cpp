@@ -29,7 +29,8 @@ constexpr std::uint64_t kNoSlot = ~std::uint64_t{0};
 
 }  // namespace
 
-// QUIT is answered here; commands the proxy refuses (stateful, denied) stay refused.
+// QUIT is answered here; AUTH and HELLO too (see route()); commands the proxy refuses
+// (stateful, denied) stay refused.
 // While subscribed, Redis refuses everything but the SUBSCRIBE family, PING, QUIT and
 // RESET in its own words, so the other commands the proxy answers go there too; with no
 // subscription left (confirmations still on their way) CLIENT SETNAME/GETNAME are
@@ -41,6 +42,8 @@ bool ClientSession::relays(resp::CommandClass cls, std::string_view name) const 
     case resp::CommandClass::pubsub:
       return true;
     case resp::CommandClass::local:
+      // AUTH and HELLO carry the client's own password: never sent to Redis (route()).
+      if (name == "AUTH" || name == "HELLO") return false;
       return name != "QUIT" && (subs_.count() > 0 || name != "CLIENT");
     default:
       return false;

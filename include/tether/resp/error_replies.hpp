@@ -256,6 +256,16 @@ inline std::string db_index_out_of_range_error() {
   return detail::line("ERR", "DB index is out of range");
 }
 
+// A command a RESP2 subscriber may not send, in Redis's own words; `command` lower-case.
+inline std::string subscriber_context_error(std::string_view command) {
+  std::string t = "Can't execute '";
+  t.append(command);
+  t.append(
+      "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+      "this context");
+  return detail::line("ERR", t);
+}
+
 inline std::string request_too_large_error(std::string_view limit) {
   std::string t = "Protocol error: request larger than the query buffer limit (";
   t.append(limit).append(")");

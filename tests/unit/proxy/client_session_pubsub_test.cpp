@@ -68,6 +68,24 @@ TEST_CASE("pubsub: subscribe, receive, unsubscribe, back to shared commands") {
   CHECK_FALSE(f.closed);
 }
 
+TEST_CASE("pubsub: AUTH and HELLO of a subscriber are answered as Redis does, never sent") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("SUBSCRIBE a\r\nAUTH secret\r\nHELLO 2 AUTH default secret\r\nPING\r\n");
+  const std::string context =
+      "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+      "context\r\n";
+  const std::string want = conf("subscribe", "a", 1) + "-ERR Can't execute 'auth" + context +
+                           "-ERR Can't execute 'hello" + context + "*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+  CHECK(f.receive(want.size()) == want);
+  // The password (maybe the client's own for the proxy) never reached Redis.
+  const auto stats = direct(redis.port(), "INFO commandstats");
+  CHECK(stats.find("cmdstat_auth:") == std::string::npos);
+  CHECK(stats.find("cmdstat_hello:") == std::string::npos);
+  CHECK_FALSE(f.closed);
+}
+
 TEST_CASE("pubsub: patterns and shard channels, and RESET ends them all") {
   RedisProcess redis;
   Fixture f(redis.port());
