@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 
 #include "tether/proxy/client_auth.hpp"
@@ -27,6 +28,9 @@ constexpr std::size_t kReadChunk = 4 * 1024;
 // client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
 constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 
+// CLIENT ID: unique per client in the process, from 1, across workers.
+std::atomic<std::uint64_t> next_client_id{1};
+
 }  // namespace
 
 ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
@@ -39,7 +43,8 @@ ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
       on_closed_(std::move(on_closed)),
       write_wake_(socket_.get_executor()),
       read_wake_(socket_.get_executor()),
-      scanner_(settings.protocol) {
+      scanner_(settings.protocol),
+      client_id_(next_client_id.fetch_add(1, std::memory_order_relaxed)) {
   write_wake_.expires_at(asio::steady_timer::time_point::max());
   read_wake_.expires_at(asio::steady_timer::time_point::max());
   metrics_.client_connections->Increment();
@@ -188,6 +193,9 @@ bool ClientSession::process_input(const std::shared_ptr<upstream::ReplySink>& se
     }
     const resp::Request request = scanner_.request();
     if (request.argc > 0) {
+      // CLIENT REPLY: whether this request's reply is written (route() may change it).
+      skip_this_reply_ = std::exchange(skip_next_reply_, false);
+      silence_ = reply_off_ || skip_this_reply_;
       if (route(self, view.substr(0, request.size), request)) {
         ++forwarded;
       } else if (close_after_flush_) {
@@ -268,15 +276,15 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
 
 bool ClientSession::dispatch_shared(const std::shared_ptr<upstream::ReplySink>& self,
                                     std::string_view bytes) {
-  const auto slot = next_slot_++;
-  parked_.emplace_back().via_pool = true;
+  const auto slot = open_slot(true);
   ++pool_outstanding_;
   outstanding_db_ = db_;
   pool().dispatch(self, slot, bytes);
   return true;
 }
 
-// QUIT, RESET, CLIENT SETNAME / GETNAME: the proxy's own answers, as Redis words them.
+// QUIT, RESET, CLIENT SETNAME / GETNAME / ID / NO-EVICT / REPLY: the proxy's own answers,
+// as Redis words them.
 bool ClientSession::answer_local(std::string_view bytes, const resp::Request& request,
                                  std::string_view name) {
   if (name == "QUIT") {  // Redis answers +OK and closes once the reply is written
@@ -298,11 +306,12 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     db_ = 0;
     watching_ = false;  // a WATCH lost with its connection ends here too
     watch_lost_ = false;
+    end_reply_off();
     reset_auth_and_protocol();
     reply_local("+RESET\r\n");
     return false;
   }
-  // CLIENT SETNAME name | CLIENT GETNAME
+  // CLIENT SETNAME name | GETNAME | ID | NO-EVICT on|off | REPLY on|off|skip
   resp::ArgIterator args(bytes, request);
   std::string scratch;
   std::string_view arg;
@@ -312,6 +321,40 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
   std::string sub = argv.size() > 1 ? argv[1] : std::string();
   for (char& c : sub)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string value = argv.size() > 2 ? argv[2] : std::string();
+  for (char& c : value)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (sub == "ID") {  // the proxy's own id for this client, unique in the process
+    reply_local(argv.size() != 2 ? resp::wrong_arity_error("client|id")
+                                 : ":" + std::to_string(client_id_) + "\r\n");
+    return false;
+  }
+  if (sub == "NO-EVICT") {
+    // The client's commands travel on the proxy's upstream connections, which are never
+    // this client's alone; accepted as Redis accepts it, with nothing to change.
+    if (argv.size() != 3) {
+      reply_local(resp::wrong_arity_error("client|no-evict"));
+    } else {
+      reply_local(value == "ON" || value == "OFF" ? "+OK\r\n" : resp::syntax_error());
+    }
+    return false;
+  }
+  if (sub == "REPLY") {  // as Redis: OFF and SKIP are not answered, ON is
+    if (argv.size() != 3) {
+      reply_local(resp::wrong_arity_error("client|reply"));
+    } else if (value == "ON") {
+      reply_off_ = false;
+      silence_ = false;
+      reply_local("+OK\r\n");
+    } else if (value == "OFF" || value == "SKIP") {
+      (value == "OFF" ? reply_off_ : skip_next_reply_) = true;
+      silence_ = true;
+      reply_local("+OK\r\n");
+    } else {
+      reply_local(resp::syntax_error());
+    }
+    return false;
+  }
   if (sub == "GETNAME") {
     if (argv.size() != 2) {
       reply_local("-ERR wrong number of arguments for 'client|getname' command\r\n");
@@ -337,8 +380,7 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
 }
 
 bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) {
-  const auto slot = next_slot_++;
-  parked_.emplace_back();
+  const auto slot = open_slot();
   if (pin_broken_) {
     answer_broken_transaction(slot, name);
     return false;
@@ -397,6 +439,8 @@ void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_vi
   if (name == "RESET") {
     db_ = 0;
     client_name_.clear();
+    end_reply_off();
+    parked_[slot - head_slot_].silent = silence_;  // opened before RESET took effect
     reset_auth_and_protocol();
     deliver(slot, "+RESET\r\n");
   } else if (name == "DISCARD") {
@@ -564,9 +608,21 @@ void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retr
 }
 
 void ClientSession::reply_local(std::string_view reply) {
-  const auto slot = next_slot_++;
-  parked_.emplace_back();
-  deliver(slot, reply);
+  deliver(open_slot(), reply);
+}
+
+// RESET, as in Redis: CLIENT REPLY is on again, and RESET's own reply is written unless a
+// CLIENT REPLY SKIP just before it skips it.
+void ClientSession::end_reply_off() {
+  reply_off_ = false;
+  silence_ = skip_this_reply_;
+}
+
+std::uint64_t ClientSession::open_slot(bool via_pool) {
+  auto& p = parked_.emplace_back();
+  p.via_pool = via_pool;
+  p.silent = silence_;
+  return next_slot_++;
 }
 
 void ClientSession::refuse(resp::ErrorCode code, std::string reply) {
@@ -603,6 +659,7 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
     reader_parked_ = false;  // commands after a SELECT may go on
     read_wake_.cancel();
   }
+  if (parked_[index].silent) reply = {};  // CLIENT REPLY OFF or SKIP: nothing to write
   if (index != 0) {
     auto& p = parked_[index];
     p.ready = true;

@@ -133,11 +133,14 @@ CommandClass classify_request(std::string_view request_bytes, const Request& req
   std::string_view arg;
   if (!args.next(arg, scratch)) return CommandClass::shared;  // the name itself
   if (is_word(arg, "CLIENT")) {
-    // CLIENT SETNAME / GETNAME are answered by the proxy (the name is the client's, not
-    // the shared connection's); the rest of CLIENT needs a connection of its own.
+    // CLIENT SETNAME / GETNAME / ID / NO-EVICT / REPLY are answered by the proxy (they are
+    // about the client, not the shared connection); the rest of CLIENT needs a connection
+    // of its own.
     if (!args.next(arg, scratch)) return CommandClass::stateful;
-    return is_word(arg, "SETNAME") || is_word(arg, "GETNAME") ? CommandClass::local
-                                                              : CommandClass::stateful;
+    for (std::string_view sub : {"SETNAME", "GETNAME", "ID", "NO-EVICT", "REPLY"}) {
+      if (is_word(arg, sub)) return CommandClass::local;
+    }
+    return CommandClass::stateful;
   }
   if (is_word(arg, "SCRIPT")) {
     // SCRIPT DEBUG turns the connection into a Lua debugging session (and SYNC blocks

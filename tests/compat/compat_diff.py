@@ -66,8 +66,8 @@ EXPECTED_DIFFERENCES = {
     "SCRIPT": ("NOTSUPPORTED", "SCRIPT DEBUG only (a Lua debugger session on the "
                "connection): " + _PINNING),
     "MONITOR": ("NOTSUPPORTED", _PINNING),
-    "CLIENT": ("NOTSUPPORTED", "subcommands other than SETNAME/GETNAME (id, reply mode, "
-               "tracking, ...): not answered by the proxy yet"),
+    "CLIENT": ("NOTSUPPORTED", "subcommands other than SETNAME, GETNAME, ID, NO-EVICT and "
+               "REPLY (TRACKING, LIST, KILL, ...): they need a connection of the client's own"),
     "REPLICAOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "SLAVEOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "FAILOVER": ("DENIED", "in the default deny_commands: would change the topology"),

@@ -117,6 +117,7 @@ class ClientSession final : public upstream::ReplySink,
   struct Parked {
     bool ready = false;
     bool via_pool = false;  // sent to the shared pool: counted in pool_outstanding_
+    bool silent = false;    // CLIENT REPLY OFF / SKIP: the reply is dropped
     std::string bytes;
   };
   struct PinnedCommand {
@@ -204,6 +205,9 @@ class ClientSession final : public upstream::ReplySink,
   void resubscribe_failed(const std::string& reply, resp::ErrorCode code);
   void settle_not_run(std::deque<PinnedCommand> commands, bool retry, const std::string& failure,
                       resp::ErrorCode code);
+  // The next slot, for a request owed a reply (silent per CLIENT REPLY).
+  std::uint64_t open_slot(bool via_pool = false);
+  void end_reply_off();
   // Writes a proxy reply into the next slot.
   void reply_local(std::string_view reply);
   void refuse(resp::ErrorCode code, std::string reply);
@@ -244,7 +248,13 @@ class ClientSession final : public upstream::ReplySink,
   std::deque<PinnedCommand> pin_queue_;  // not yet written to pinned_
   // Written to pinned_ and not yet answered: slot -> the state before it.
   std::map<std::uint64_t, PinnedState> written_before_;
-  std::string client_name_;  // CLIENT SETNAME, answered here (not the upstream's)
+  std::string client_name_;        // CLIENT SETNAME, answered here (not the upstream's)
+  const std::uint64_t client_id_;  // CLIENT ID, answered here
+  // CLIENT REPLY OFF / SKIP: replies not written (silence_: for the request being routed).
+  bool reply_off_ = false;
+  bool skip_next_reply_ = false;
+  bool skip_this_reply_ = false;
+  bool silence_ = false;
   // AUTH (services[].client_password; none: authenticated from the start, as in Redis).
   bool authenticated_ = settings_.client_password.empty();
   bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)

@@ -7,12 +7,14 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 
+#include "redis_direct.hpp"
 #include "redis_process.hpp"
 #include "session_fixture.hpp"
 
 using namespace std::chrono_literals;
 using tether::proxy::ClientSession;
 using tether::proxy::ListenerSettings;
+using tether::testing::direct;
 using tether::testing::RedisProcess;
 using tether::upstream::Pool;
 
@@ -74,7 +76,7 @@ TEST_CASE("session: stateful and denied commands are refused by name, connection
   CHECK_FALSE(f.closed);
 }
 
-TEST_CASE("session: CLIENT SETNAME/GETNAME and RESET are answered by the proxy") {
+TEST_CASE("session: CLIENT SETNAME, GETNAME and RESET are answered by the proxy") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
@@ -89,6 +91,42 @@ TEST_CASE("session: CLIENT SETNAME/GETNAME and RESET are answered by the proxy")
       "-ERR wrong number of arguments for 'client|getname' command\r\n"
       "+RESET\r\n$-1\r\n+PONG\r\n";
   CHECK(f.receive(want.size()) == want);
+}
+
+TEST_CASE("session: CLIENT ID, NO-EVICT and REPLY are answered as Redis does") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  // Byte for byte what redis-server 7.0 answers to the same pipelines.
+  f.send(
+      "CLIENT ID x\r\nCLIENT NO-EVICT on\r\nCLIENT NO-EVICT OFF\r\nCLIENT NO-EVICT maybe\r\n"
+      "CLIENT NO-EVICT\r\n");
+  std::string want =
+      "-ERR wrong number of arguments for 'client|id' command\r\n+OK\r\n+OK\r\n"
+      "-ERR syntax error\r\n-ERR wrong number of arguments for 'client|no-evict' command\r\n";
+  CHECK(f.receive(want.size()) == want);
+  f.send(
+      "CLIENT REPLY OFF\r\nPING\r\nSET k v\r\nCLIENT REPLY ON\r\nGET k\r\n"
+      "CLIENT REPLY SKIP\r\nPING\r\nPING\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\n"
+      "PING\r\nPING\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nCLIENT REPLY maybe\r\n"
+      "CLIENT REPLY\r\n");
+  want =
+      "+OK\r\n$1\r\nv\r\n+PONG\r\n+PONG\r\n+OK\r\n-ERR syntax error\r\n"
+      "-ERR wrong number of arguments for 'client|reply' command\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "GET k") == "v");  // run, only not answered
+  // RESET turns replies on again; a SKIP just before it skips RESET's own reply.
+  f.send("CLIENT REPLY OFF\r\nPING\r\nRESET\r\nPING\r\nCLIENT REPLY SKIP\r\nRESET\r\nPING\r\n");
+  want = "+RESET\r\n+PONG\r\n+PONG\r\n";
+  CHECK(f.receive(want.size()) == want);
+  // CLIENT ID: a number, the same for the connection, another for another client.
+  f.send("CLIENT ID\r\nCLIENT ID\r\n");
+  auto ids = f.receive(8, nullptr, 1s);
+  REQUIRE(ids.size() >= 8);
+  const auto first = ids.substr(0, ids.find("\r\n") + 2);
+  CHECK(first.starts_with(":"));
+  CHECK(ids == first + first);
+  CHECK_FALSE(f.closed);
 }
 
 TEST_CASE("session: the deny list is configurable") {

@@ -92,10 +92,15 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
   CHECK(classify("SCRIPT LOAD \"return 1\"\r\n") == CommandClass::shared);
   CHECK(classify("SCRIPT\r\n") == CommandClass::shared);
   CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::stateful);
-  // CLIENT SETNAME / GETNAME are the proxy's; other CLIENT subcommands need a connection.
+  // CLIENT SETNAME / GETNAME / ID / NO-EVICT / REPLY are the proxy's; other CLIENT
+  // subcommands need a connection.
   CHECK(classify("client setname app\r\n") == CommandClass::local);
   CHECK(classify("CLIENT GETNAME\r\n") == CommandClass::local);
+  CHECK(classify("CLIENT ID\r\n") == CommandClass::local);
+  CHECK(classify("client no-evict on\r\n") == CommandClass::local);
+  CHECK(classify("CLIENT REPLY OFF\r\n") == CommandClass::local);
   CHECK(classify("CLIENT LIST\r\n") == CommandClass::stateful);
+  CHECK(classify("CLIENT TRACKING on\r\n") == CommandClass::stateful);
   CHECK(classify("CLIENT\r\n") == CommandClass::stateful);
   CHECK(classify("GET k\r\n") == CommandClass::shared);
   CHECK(classify("MULTI\r\n") == CommandClass::pinned);
