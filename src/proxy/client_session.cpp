@@ -28,6 +28,10 @@ constexpr std::size_t kReadChunk = 4 * 1024;
 // client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
 constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 
+// Sent before a client's WAIT on its dedicated connection (see flush_pinned).
+constexpr std::string_view kWaitMark =
+    "*3\r\n$7\r\nPUBLISH\r\n$19\r\n__redis-tether:wait\r\n$0\r\n\r\n";
+
 // CLIENT ID: unique per client in the process, from 1, across workers.
 std::atomic<std::uint64_t> next_client_id{1};
 
@@ -465,6 +469,11 @@ void ClientSession::flush_pinned() {
   while (!pin_queue_.empty() && pinned_->accepting()) {
     auto& c = pin_queue_.front();
     align_pinned_protocol(c);
+    // WAIT counts the replicas that acknowledged the connection's last write. The
+    // client's writes went over shared connections, so a PUBLISH (which Redis propagates
+    // to replicas, and which nobody subscribes to) first makes this connection's last
+    // write at least as recent as all of them; its reply is dropped.
+    if (c.name == "WAIT") send_unanswered(kWaitMark);
     // DISCARD ends the transaction on the connection without running it; the client gets
     // what Redis answers for an EXEC whose watched keys changed.
     static const std::string discard = "*1\r\n$7\r\nDISCARD\r\n";

@@ -29,9 +29,9 @@ constexpr std::string_view kHello = "*1\r\n$5\r\nHELLO\r\n";
 constexpr std::string_view kHello2 = "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n";
 constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 
-// The owner of the protocol-aligning HELLOs: their replies are dropped. A failed one is
-// logged (the client's next replies would come in the other protocol); one that was cut
-// off by a lost connection is not news (the client's commands are settled by the session).
+// The owner of the commands the proxy adds on a dedicated connection (send_unanswered):
+// their replies are dropped. A failed one is logged; one that was cut off by a lost
+// connection is not news (the client's commands are settled by the session).
 class DiscardReplies final : public upstream::ReplySink {
  public:
   explicit DiscardReplies(std::string service) : service_(std::move(service)) {}
@@ -39,7 +39,7 @@ class DiscardReplies final : public upstream::ReplySink {
     if (reply.empty() || (reply[0] != '-' && reply[0] != '!')) return;
     if (reply.starts_with("-OUTCOMEUNKNOWN")) return;
     const auto line = reply.substr(1, reply.find('\r') - 1);
-    spdlog::warn("event=protocol_replay_failed service={} reply=\"{}\"", service_, line);
+    spdlog::warn("event=added_command_failed service={} reply=\"{}\"", service_, line);
   }
 
  private:
@@ -122,11 +122,14 @@ void ClientSession::reset_auth_and_protocol() {
   if (pin_requested_) maybe_unpin();
 }
 
+void ClientSession::send_unanswered(std::string_view bytes) {
+  if (!discard_) discard_ = std::make_shared<DiscardReplies>(settings_.service);
+  pinned_->enqueue(discard_, 0, bytes);
+}
+
 void ClientSession::align_pinned_protocol(const PinnedCommand& command) {
-  if (command.resp3_before != pinned_resp3_) {
-    if (!discard_) discard_ = std::make_shared<DiscardReplies>(settings_.service);
-    pinned_->enqueue(discard_, 0, command.resp3_before ? kHello3 : kHello2);
-  }
+  if (command.resp3_before != pinned_resp3_)
+    send_unanswered(command.resp3_before ? kHello3 : kHello2);
   pinned_resp3_ = command.bytes == kHello3   ? true
                   : command.bytes == kHello2 ? false
                                              : command.resp3_before;

@@ -53,7 +53,7 @@ constexpr std::array kTable{
     Entry{"SYNC", C::denied},
     Entry{"UNSUBSCRIBE", C::pubsub},
     Entry{"UNWATCH", C::pinned},
-    Entry{"WAIT", C::stateful},
+    Entry{"WAIT", C::pinned},
     Entry{"WAITAOF", C::stateful},
     Entry{"WATCH", C::pinned},
     Entry{"XREAD", C::inspect},

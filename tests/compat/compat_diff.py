@@ -61,8 +61,6 @@ SHOW_STEPS = 3  # differing steps shown per case
 # this list.
 _PINNING = "needs a dedicated upstream connection (pinning): not implemented yet"
 EXPECTED_DIFFERENCES = {
-    "WAIT": ("NOTSUPPORTED", "waits for replicas to acknowledge the connection's own "
-             "writes, but the client's writes went over shared connections"),
     "SCRIPT": ("NOTSUPPORTED", "SCRIPT DEBUG only (a Lua debugger session on the "
                "connection): " + _PINNING),
     "MONITOR": ("NOTSUPPORTED", _PINNING),

@@ -8,13 +8,18 @@
   retry on a conflict) from threads on one shared counter: a WATCH that did not make a
   conflicting EXEC fail would lose increments, so the final count is exact only if WATCH
   works through the proxy.
+- WAIT counts the replicas that acknowledged the client's writes: a stopped replica is
+  not counted.
 
 Run in direct mode (TETHER_DIRECT=1) the same checks hold against redis-server itself."""
 
+import os
+import signal
 import threading
 
 import redis
 
+from harness import RedisServer, wait_until
 from test_pipeline import run_pipeline_client
 
 CLIENTS = 50  # below pool.max_dedicated (64): every client may hold a dedicated connection
@@ -112,3 +117,34 @@ def test_python_redis_optimistic_locking_loses_no_increment(target):
     print(f"optimistic locking: {threads_n * increments} increments, "
           f"{sum(retries)} EXECs aborted by WATCH and retried")
     assert final == threads_n * increments
+
+
+def test_wait_counts_replicas_that_have_the_clients_writes(target, workdir):
+    """WAIT through the proxy means what it means against Redis: the replicas that
+    acknowledged the client's writes. A stopped replica is not counted; once it runs
+    again it is. (Redis counts acknowledgements of the connection's last write; the
+    proxy's dedicated connection first writes a PUBLISH, so that its last write is at
+    least as recent as the client's writes on the shared connections.)"""
+    master = target.redis
+    replica = RedisServer(os.path.join(workdir, "replica"),
+                          extra_args=["--replicaof", "127.0.0.1", str(master.port)]).start()
+    try:
+        def synced():
+            with master.client() as c:
+                info = c.command("INFO", "replication")
+            text = info.decode() if isinstance(info, bytes) else info
+            return "connected_slaves:1" in text and ",state=online," in text
+        wait_until(synced, 20, what="the replica in sync")
+        with target.client() as c:
+            assert c.command("SET", "wait:k", "1") == "OK"
+            assert c.command("WAIT", "1", "2000") == 1
+            replica.proc.send_signal(signal.SIGSTOP)
+            try:
+                assert c.command("SET", "wait:k", "2") == "OK"
+                assert c.command("WAIT", "1", "300") == 0
+            finally:
+                replica.proc.send_signal(signal.SIGCONT)
+            assert c.command("WAIT", "1", "5000") == 1
+            assert c.command("GET", "wait:k") == b"2"
+    finally:
+        replica.stop()

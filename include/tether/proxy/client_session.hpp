@@ -176,6 +176,8 @@ class ClientSession final : public upstream::ReplySink,
   // Before `command` is written to pinned_: a HELLO (reply dropped) if the connection's
   // protocol is not the one the command was sent in.
   void align_pinned_protocol(const PinnedCommand& command);
+  // Writes a command of the proxy's own to the dedicated connection; its reply is dropped.
+  void send_unanswered(std::string_view bytes);
   // SELECT n: answered here and moves the client to database n's pool, or forwarded to
   // the dedicated connection while the client holds one.
   bool select_db(std::string_view bytes, const resp::Request& request);
@@ -259,7 +261,7 @@ class ClientSession final : public upstream::ReplySink,
   bool authenticated_ = settings_.client_password.empty();
   bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)
   bool pinned_resp3_ = false;  // pinned_'s protocol, as far as commands were written
-  std::shared_ptr<upstream::ReplySink> discard_;  // owner of align_pinned_protocol's HELLOs
+  std::shared_ptr<upstream::ReplySink> discard_;  // owner of send_unanswered's commands
   bool in_multi_ = false;
   bool watching_ = false;
   bool pin_broken_ = false;  // the dedicated connection died with a MULTI open

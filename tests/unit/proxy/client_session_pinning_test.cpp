@@ -201,3 +201,17 @@ TEST_CASE("pinning: EXEC or DISCARD without MULTI fails and leaves the WATCH, as
   CHECK(f.receive(fails.size()) == fails);
   CHECK(direct(redis.port(), "GET w") == "other");
 }
+
+TEST_CASE("pinning: WAIT runs on a dedicated connection after a PUBLISH that marks it") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("SET k 1\r\nWAIT 0 0\r\nGET k\r\n");
+  const std::string want = "+OK\r\n:0\r\n$1\r\n1\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));  // given back
+  // The PUBLISH went first on that connection (its reply dropped), so that WAIT counts
+  // the acknowledgements of a write at least as recent as the client's SET.
+  CHECK(direct(redis.port(), "INFO commandstats").find("cmdstat_publish:calls=1,") !=
+        std::string::npos);
+}

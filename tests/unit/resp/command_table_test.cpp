@@ -18,15 +18,16 @@ TEST_CASE("classify_command knows every listed command in any case", "[command_t
       c = static_cast<char>(c - 'A' + 'a');
     CHECK(classify_command(lower) == cls);
   };
-  for (const char* name : {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "BLPOP", "BRPOP",
-                           "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}) {
+  for (const char* name :
+       {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE",
+        "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT"}) {
     check(name, CommandClass::pinned);
   }
   for (const char* name :
        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}) {
     check(name, CommandClass::pubsub);
   }
-  for (const char* name : {"WAIT", "WAITAOF", "MONITOR"}) {
+  for (const char* name : {"WAITAOF", "MONITOR"}) {
     check(name, CommandClass::stateful);
   }
   for (const char* name : {"QUIT", "RESET", "AUTH", "HELLO", "SELECT"})  // answered by the proxy
