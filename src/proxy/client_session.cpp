@@ -242,6 +242,17 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       return false;
     }
   }
+  // Commands with connection state of their own (transactions, WATCH, blocking commands,
+  // WAIT, SELECT, HELLO) are not followed on a subscriber's relay connection: refused
+  // while Redis would run them there, i.e. for a RESP3 subscriber, or for a RESP2 client
+  // whose last UNSUBSCRIBE is not confirmed yet. (A RESP2 subscriber gets Redis's refusal.)
+  if (relay_ && (resp3_ || subs_.count() == 0)) {
+    const auto n = name();
+    if (cls == resp::CommandClass::pinned || n == "SELECT" || n == "HELLO") {
+      refuse(resp::ErrorCode::not_supported, resp::while_subscribed_error(n));
+      return false;
+    }
+  }
   // A subscriber's commands go to its relay-mode connection, in order (QUIT is answered
   // here; commands the proxy refuses stay refused).
   if (cls == resp::CommandClass::pubsub || (relay_ && relays(cls, name()))) {
@@ -473,7 +484,9 @@ void ClientSession::flush_pinned() {
     // client's writes went over shared connections, so a PUBLISH (which Redis propagates
     // to replicas, and which nobody subscribes to) first makes this connection's last
     // write at least as recent as all of them; its reply is dropped.
-    if (c.name == "WAIT") send_unanswered(kWaitMark);
+    // (Not inside MULTI: queued there, it would add an element to EXEC's reply; Redis
+    // answers WAIT in a transaction at once anyway.)
+    if (c.name == "WAIT" && !c.multi_before) send_unanswered(kWaitMark);
     // DISCARD ends the transaction on the connection without running it; the client gets
     // what Redis answers for an EXEC whose watched keys changed.
     static const std::string discard = "*1\r\n$7\r\nDISCARD\r\n";
@@ -486,14 +499,16 @@ void ClientSession::flush_pinned() {
 
 void ClientSession::maybe_unpin() {
   // A connection that is closing is not released: dedicated_lost() settles what it owes.
-  if (!pinned_ || in_multi_ || watching_ || resp3_ || !pin_queue_.empty() ||
-      pinned_->inflight() > 0 || !pinned_->accepting()) {
+  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0 ||
+      !pinned_->accepting()) {
     return;
   }
   if (relay_) {  // a subscriber: until its last subscription's confirmation
     if (subs_.count() > 0 || !relay_queue_.empty() || !relay_sent_.empty()) return;
-    relay_ = false;
+    relay_ = false;  // a RESP3 client too: its next command gets a new connection in RESP3
     confirmed_.clear();
+  } else if (resp3_) {
+    return;  // a RESP3 client keeps its dedicated connection
   }
   pool().release_dedicated(std::exchange(pinned_, nullptr));
   pin_requested_ = false;

@@ -44,7 +44,8 @@ bool ClientSession::relays(resp::CommandClass cls, std::string_view name) const 
     case resp::CommandClass::local:
       // AUTH and HELLO carry the client's own password: never sent to Redis (route()).
       if (name == "AUTH" || name == "HELLO") return false;
-      return name != "QUIT" && (subs_.count() > 0 || name != "CLIENT");
+      // CLIENT goes to Redis only for a RESP2 subscriber, which Redis refuses in its words.
+      return name != "QUIT" && ((subs_.count() > 0 && !resp3_) || name != "CLIENT");
     default:
       return false;
   }
@@ -52,8 +53,7 @@ bool ClientSession::relays(resp::CommandClass cls, std::string_view name) const 
 
 bool ClientSession::route_relay(std::string_view bytes, const resp::Request& request,
                                 std::string_view name) {
-  const auto slot = next_slot_++;
-  parked_.emplace_back();
+  const auto slot = open_slot();
   if (pin_broken_) {
     answer_broken_transaction(slot, name);
     return false;
@@ -182,12 +182,15 @@ void ClientSession::relayed(std::string_view frame) {
   if (head.skip > 0) {
     --head.skip;  // passed on before the connection was lost
   } else if (head.slot && !head.reset) {
-    if (pass(head, frame)) ++head.passed;
+    const bool passed = pass(head, frame);
+    if (closed_) return;  // the frame crossed output_hard_limit: relay_sent_ is gone
+    if (passed) ++head.passed;
   }
   if (head.got == head.expected) complete_relayed();
 }
 
 void ClientSession::complete_relayed() {
+  if (closed_ || relay_sent_.empty()) return;
   Relayed r = std::move(relay_sent_.front());
   relay_sent_.pop_front();
   if (r.reset) {
@@ -229,8 +232,13 @@ void ClientSession::relay_lost(std::vector<upstream::Unsent> unsent) {
     again.push_back(std::move(r));
   }
   const std::size_t resubscriptions = again.size();
+  // Taken out of the members first: a deliver() below may close the session, which
+  // clears them.
+  auto sent = std::exchange(relay_sent_, {});
+  auto queued = std::exchange(relay_queue_, {});
   auto take = [&](std::deque<Relayed>& from, bool written) {
     for (auto& r : from) {
+      if (closed_) return;
       if (!r.slot) continue;  // a re-subscription: made again from confirmed_
       // Only the SUBSCRIBE family, RESET and PING are sent again once written: anything
       // else may have run (in RESP3 a subscriber's commands run; in RESP2 Redis refused
@@ -248,10 +256,10 @@ void ClientSession::relay_lost(std::vector<upstream::Unsent> unsent) {
     }
     from.clear();
   };
-  take(relay_sent_, true);
-  take(relay_queue_, false);
-  relay_queue_ = std::move(again);
+  take(sent, true);
+  take(queued, false);
   if (closed_) return;
+  relay_queue_ = std::move(again);
   if (relay_queue_.empty()) {  // nothing to restore or answer: back on the shared path
     relay_ = false;
     return;

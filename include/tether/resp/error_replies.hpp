@@ -256,6 +256,15 @@ inline std::string db_index_out_of_range_error() {
   return detail::line("ERR", "DB index is out of range");
 }
 
+inline std::string while_subscribed_error(std::string_view command) {
+  std::string t = "'";
+  t.append(command);
+  t.append(
+      "' on a connection with subscriptions (or an unconfirmed UNSUBSCRIBE) is not "
+      "supported by redis-tether: unsubscribe first");
+  return detail::line("NOTSUPPORTED", t);
+}
+
 // A command a RESP2 subscriber may not send, in Redis's own words; `command` lower-case.
 inline std::string subscriber_context_error(std::string_view command) {
   std::string t = "Can't execute '";

@@ -215,3 +215,13 @@ TEST_CASE("pinning: WAIT runs on a dedicated connection after a PUBLISH that mar
   CHECK(direct(redis.port(), "INFO commandstats").find("cmdstat_publish:calls=1,") !=
         std::string::npos);
 }
+
+TEST_CASE("pinning: WAIT inside MULTI is queued alone, EXEC's reply as Redis gives it") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET k v\r\nWAIT 0 0\r\nEXEC\r\n");
+  const std::string want = "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:0\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "INFO commandstats").find("cmdstat_publish") == std::string::npos);
+}

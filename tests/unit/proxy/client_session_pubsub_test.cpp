@@ -214,3 +214,30 @@ TEST_CASE("pubsub: RESET of a RESP3 subscriber ends its subscriptions and RESP3"
   CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
   CHECK(numsub(redis.port(), "a") == "0");
 }
+
+TEST_CASE("pubsub: a RESP3 subscriber leaves relay mode; state commands refused meanwhile") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms).starts_with("%7\r\n"));  // the server's map
+  f.send("SET k v\r\nSUBSCRIBE a\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == "+OK\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n");
+  // While subscribed in RESP3 Redis would run these on the relay connection, which does
+  // not follow their state: refused, the connection kept.
+  f.send("MULTI\r\nSELECT 1\r\nHELLO 2\r\nGET k\r\n");
+  const std::string refused =
+      "' on a connection with subscriptions (or an unconfirmed UNSUBSCRIBE) is not supported "
+      "by redis-tether: unsubscribe first\r\n";
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == "-NOTSUPPORTED 'MULTI" + refused +
+                                                  "-NOTSUPPORTED 'SELECT" + refused +
+                                                  "-NOTSUPPORTED 'HELLO" + refused + "$1\r\nv\r\n");
+  f.send("UNSUBSCRIBE a\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n");
+  // Back to a plain RESP3 client: the relay connection is released, the next command gets
+  // a dedicated connection in RESP3 again, and transactions work.
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.send("MULTI\r\nHGETALL nothing\r\nEXEC\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == "+OK\r\n+QUEUED\r\n*1\r\n%0\r\n");
+  CHECK_FALSE(f.closed);
+}
