@@ -10,6 +10,7 @@ import shutil
 import stat
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -94,8 +95,15 @@ def test_two_master_groups_one_set_of_sentinels(workdir, make_topology):  # noqa
     try:
         assert stat.S_IMODE(os.stat(proxy.other_path).st_mode) == 0o600
         url = f"http://{HOST}:{proxy.admin_port}/health"
-        harness.wait_until(lambda: urllib.request.urlopen(url, timeout=5).status == 200, 10,
-                           what="both services healthy")
+        def healthy():
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    return r.status == 200
+            except urllib.error.HTTPError as e:
+                if e.code != 503:  # 503 until both services have a verified master
+                    raise
+                return False
+        harness.wait_until(healthy, 20, what="both services healthy")
         rec_main = start_recorder(proxy)
         rec_other = start_recorder(type("P", (), {"address": proxy.other_path})())
 
