@@ -27,6 +27,17 @@ INCRS = 500
 MULTI_EVERY = 7
 
 
+def run_workers(worker, n, errors):
+    """Runs worker(i) for i in range(n) on threads; fails on a hung worker or any error."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker hung"
+    assert not errors, errors[:5]
+
+
 def test_hiredis_pipelines_with_transactions_in_between(target):
     out = run_pipeline_client(target.address, "--clients", str(CLIENTS), "--incrs", str(INCRS),
                               "--get-every", "10", "--multi-every", str(MULTI_EVERY))
@@ -68,13 +79,7 @@ def test_python_redis_transaction_pipelines_from_threads(target):
         except Exception as e:  # noqa: BLE001 - reported by the assertion below
             errors.append(f"thread {i}: {e!r}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert not errors, errors[:5]
+    run_workers(worker, threads_n, errors)
 
 
 def test_python_redis_optimistic_locking_loses_no_increment(target):
@@ -104,13 +109,7 @@ def test_python_redis_optimistic_locking_loses_no_increment(target):
         except Exception as e:  # noqa: BLE001 - reported by the assertion below
             errors.append(f"thread {i}: {e!r}")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert not errors, errors[:5]
+    run_workers(worker, threads_n, errors)
     with target.client() as c:
         final = int(c.command("GET", key))
         c.command("DEL", key)
