@@ -134,6 +134,7 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   r.listener.protocol = s.protocol;
   r.listener.deny_commands = s.deny_commands;
   r.listener.client_password = s.client_password;
+  r.listener.session_mode = s.pool.mode == tether::config::PoolMode::session;
   return r;
 }
 

@@ -209,8 +209,16 @@ void read_client_password(MapReader& r, const std::string& base_dir, std::string
 }
 
 void read_pool(MapReader& parent, PoolOptions& pool) {
-  MapReader r = parent.child("pool", {"size", "connect_timeout", "reconnect_min", "reconnect_max",
-                                      "max_dedicated", "databases"});
+  MapReader r = parent.child("pool", {"mode", "size", "connect_timeout", "reconnect_min",
+                                      "reconnect_max", "max_dedicated", "databases"});
+  std::string mode;
+  if (r.has("mode") && r.read_string("mode", mode)) {
+    if (mode == "shared" || mode == "session") {
+      pool.mode = mode == "session" ? PoolMode::session : PoolMode::shared;
+    } else {
+      r.error("mode", "expected one of: shared, session, got " + describe(*r.value("mode")));
+    }
+  }
   std::uint64_t size = pool.size;
   r.read_count("size", 1, kMaxPoolSize, size);
   pool.size = size;

@@ -12,6 +12,7 @@
 #include "tether/proxy/client_auth.hpp"
 #include "tether/resp/command_table.hpp"
 #include "tether/resp/error_replies.hpp"
+#include "tether/resp/value.hpp"
 #include "tether/util/units.hpp"
 
 namespace tether::proxy {
@@ -32,6 +33,19 @@ constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 constexpr std::string_view kWaitMark =
     "*3\r\n$7\r\nPUBLISH\r\n$19\r\n__redis-tether:wait\r\n$0\r\n\r\n";
 
+// CLIENT TRACKING (a request of class stateful named CLIENT).
+bool client_tracking(std::string_view bytes, const resp::Request& request) {
+  resp::ArgIterator args(bytes, request);
+  std::string scratch;
+  std::string_view arg;
+  args.next(arg, scratch);  // CLIENT
+  if (!args.next(arg, scratch)) return false;
+  std::string sub(arg);
+  for (char& c : sub)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return sub == "TRACKING";
+}
+
 // CLIENT ID: unique per client in the process, from 1, across workers.
 std::atomic<std::uint64_t> next_client_id{1};
 
@@ -48,7 +62,8 @@ ClientSession::ClientSession(Socket socket, const ListenerSettings& settings,
       write_wake_(socket_.get_executor()),
       read_wake_(socket_.get_executor()),
       scanner_(settings.protocol),
-      client_id_(next_client_id.fetch_add(1, std::memory_order_relaxed)) {
+      client_id_(next_client_id.fetch_add(1, std::memory_order_relaxed)),
+      session_(settings.session_mode) {
   write_wake_.expires_at(asio::steady_timer::time_point::max());
   read_wake_.expires_at(asio::steady_timer::time_point::max());
   metrics_.client_connections->Increment();
@@ -64,6 +79,8 @@ ClientSession::~ClientSession() {
 
 void ClientSession::start() {
   auto self = shared_from_this();
+  // Session mode: the client's own connection is on its way before its first command.
+  if (session_ && pool().request_dedicated(weak_from_this())) pin_requested_ = true;
   asio::co_spawn(socket_.get_executor(), read_loop(self), asio::detached);
   asio::co_spawn(socket_.get_executor(), write_loop(self), asio::detached);
 }
@@ -261,7 +278,8 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
   // While pinned (or waiting for the dedicated connection, or with a transaction whose
   // connection was lost) every forwarded command goes that way, in order.
   if (cls == resp::CommandClass::pinned ||
-      (cls == resp::CommandClass::shared && (pin_requested_ || pin_broken_ || resp3_))) {
+      (cls == resp::CommandClass::shared &&
+       (pin_requested_ || pin_broken_ || resp3_ || session_))) {
     if (select_in_multi_) note_transaction_end(name());
     return route_pinned(bytes, name());
   }
@@ -272,6 +290,12 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
     case resp::CommandClass::pubsub:
       break;
     case resp::CommandClass::stateful:
+      // Session mode: the client's own connection carries CLIENT's state (LIST, INFO,
+      // KILL, PAUSE, ...) as Redis does; not TRACKING, whose push messages would be taken
+      // for replies, nor MONITOR or SCRIPT DEBUG.
+      if (session_ && !relay_ && name() == "CLIENT" && !client_tracking(bytes, request)) {
+        return route_pinned(bytes, name());
+      }
       refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
       return false;
     case resp::CommandClass::denied:
@@ -281,6 +305,12 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       if (name() == "SELECT") return select_db(bytes, request);
       if (name() == "AUTH" || name() == "HELLO") {
         return answer_auth_or_hello(self, bytes, request, name());
+      }
+      if (name() == "CLIENT" && (in_multi_ || pin_broken_)) {
+        // Redis would queue it; the proxy answers CLIENT itself and cannot.
+        if (pin_broken_) return route_pinned(bytes, name());
+        refuse(resp::ErrorCode::not_supported, resp::not_supported_in_multi_error(name()));
+        return false;
       }
       return answer_local(bytes, request, name());
     case resp::CommandClass::inspect:
@@ -309,14 +339,9 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     return false;
   }
   if (name == "RESET") {
-    // A transaction whose connection was lost: RESET ends it (+RESET).
-    if (pin_broken_) return route_pinned(bytes, name);
-    // Forwarded, RESET would also log the dedicated connection out (AUTH), and the
-    // commands pipelined after it would still go there: refused while pinned.
-    if (pin_requested_ && (in_multi_ || watching_ || !resp3_)) {
-      refuse(resp::ErrorCode::not_supported, resp::reset_while_pinned_error());
-      return false;
-    }
+    // A dedicated connection (or a transaction whose connection was lost) ends its state
+    // on Redis too, in order with the commands before it.
+    if (pin_requested_ || pin_broken_) return forward_reset(bytes);
     client_name_.clear();
     db_ = 0;
     watching_ = false;  // a WATCH lost with its connection ends here too
@@ -400,13 +425,16 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
     answer_broken_transaction(slot, name);
     return false;
   }
+  // A refused command makes EXEC fail before a lost WATCH would, as in Redis.
+  const bool exec_abort = multi_refused_ && in_multi_ && name == "EXEC";
   PinnedCommand command{slot,
                         std::string(bytes),
                         std::string(name),
                         in_multi_,
                         watching_,
                         resp3_,
-                        watch_lost_ && in_multi_ && name == "EXEC"};
+                        !exec_abort && watch_lost_ && in_multi_ && name == "EXEC",
+                        exec_abort};
   if (!pin_requested_) {
     if (!pool().request_dedicated(weak_from_this())) {
       metrics_.limit_hit(metrics::Limit::max_dedicated);
@@ -435,6 +463,7 @@ void ClientSession::track_pinned_state(std::string_view name) {
     in_multi_ = false;
     watching_ = false;
     watch_lost_ = false;
+    multi_refused_ = false;
   } else if (name == "WATCH" && !in_multi_) {
     watching_ = true;
   } else if (name == "UNWATCH" && !in_multi_) {
@@ -444,6 +473,7 @@ void ClientSession::track_pinned_state(std::string_view name) {
     in_multi_ = false;
     watching_ = false;
     watch_lost_ = false;
+    multi_refused_ = false;
   }
 }
 
@@ -468,6 +498,7 @@ void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_vi
     in_multi_ = false;
     watching_ = false;
     watch_lost_ = false;
+    multi_refused_ = false;
     pin_broken_ = false;
   }
 }
@@ -486,12 +517,16 @@ void ClientSession::flush_pinned() {
     // write at least as recent as all of them; its reply is dropped.
     // (Not inside MULTI: queued there, it would add an element to EXEC's reply; Redis
     // answers WAIT in a transaction at once anyway.)
-    if (c.name == "WAIT" && !c.multi_before) send_unanswered(kWaitMark);
+    if ((c.name == "WAIT" || c.name == "WAITAOF") && !c.multi_before) send_unanswered(kWaitMark);
+    if (!c.multi_before) align_pinned_name();
     // DISCARD ends the transaction on the connection without running it; the client gets
-    // what Redis answers for an EXEC whose watched keys changed.
+    // what Redis answers for an EXEC whose watched keys changed (or that had an error).
     static const std::string discard = "*1\r\n$7\r\nDISCARD\r\n";
-    pinned_->enqueue(self, c.slot, c.exec_nil ? std::string_view(discard) : c.bytes);
-    written_before_[c.slot] = {c.multi_before, c.watch_before, c.resp3_before, c.exec_nil};
+    const bool discarded = c.exec_nil || c.exec_abort;
+    pinned_->enqueue(self, c.slot, discarded ? std::string_view(discard) : c.bytes);
+    written_before_[c.slot] = {c.multi_before, c.watch_before, c.resp3_before, c.exec_nil,
+                               c.exec_abort};
+    if (c.name == "RESET") after_pinned_reset();
     pin_queue_.pop_front();
   }
   if (pin_queue_.empty()) flush_relay();
@@ -507,8 +542,8 @@ void ClientSession::maybe_unpin() {
     if (subs_.count() > 0 || !relay_queue_.empty() || !relay_sent_.empty()) return;
     relay_ = false;  // a RESP3 client too: its next command gets a new connection in RESP3
     confirmed_.clear();
-  } else if (resp3_) {
-    return;  // a RESP3 client keeps its dedicated connection
+  } else if (resp3_ || session_) {
+    return;  // a RESP3 client keeps its dedicated connection, a session-mode one too
   }
   pool().release_dedicated(std::exchange(pinned_, nullptr));
   pin_requested_ = false;
@@ -521,6 +556,7 @@ void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connec
   }
   pinned_ = std::move(connection);
   pinned_resp3_ = false;
+  pinned_name_.clear();
   flush_pinned();
   maybe_unpin();
 }
@@ -560,7 +596,7 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
     written_before_.erase(u.slot);
     waiting.push_back({u.slot, std::move(u.bytes),
                        before.exec_nil ? std::string("EXEC") : std::string(name), before.multi,
-                       before.watch, before.resp3, before.exec_nil});
+                       before.watch, before.resp3, before.exec_nil, before.exec_abort});
   }
   written_before_.clear();  // the rest were answered -OUTCOMEUNKNOWN
   for (auto& c : pin_queue_)
@@ -615,7 +651,7 @@ void ClientSession::settle_not_run(std::deque<PinnedCommand> commands, bool retr
   for (auto& c : again) {  // from a clean state, as routed again
     c.multi_before = in_multi_;
     c.watch_before = watching_;
-    c.exec_nil = watch_lost_ && in_multi_ && c.name == "EXEC";
+    c.exec_nil = !c.exec_abort && watch_lost_ && in_multi_ && c.name == "EXEC";
     track_pinned_state(c.name);
   }
   if (!pool().request_dedicated(weak_from_this())) {
@@ -651,6 +687,7 @@ std::uint64_t ClientSession::open_slot(bool via_pool) {
 
 void ClientSession::refuse(resp::ErrorCode code, std::string reply) {
   metrics_.error_reply(code);
+  if (in_multi_) multi_refused_ = true;  // as Redis flags a transaction it refused a command in
   reply_local(reply);
 }
 
@@ -675,6 +712,8 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
       // The DISCARD sent for an EXEC whose WATCH was lost answers +OK: the client gets
       // the nil of a failed WATCH instead (the reply of a lost connection stays as it is).
       if (it->second.exec_nil && reply == "+OK\r\n") reply = it->second.resp3 ? "_\r\n" : "*-1\r\n";
+      static const std::string aborted = resp::exec_after_errors_error();
+      if (it->second.exec_abort && reply == "+OK\r\n") reply = aborted;
       written_before_.erase(it);
     }
   }

@@ -20,6 +20,7 @@
 #include "tether/proxy/client_auth.hpp"
 #include "tether/proxy/client_session.hpp"
 #include "tether/resp/error_replies.hpp"
+#include "tether/resp/value.hpp"
 
 namespace tether::proxy {
 namespace {
@@ -91,7 +92,7 @@ bool ClientSession::answer_hello(const std::shared_ptr<upstream::ReplySink>& sel
   if (outcome.name) client_name_ = *outcome.name;
   const auto forward = outcome.version == 3 ? kHello3 : outcome.version == 2 ? kHello2 : kHello;
   // RESP3 needs the client's own connection; so does every command while it has one.
-  if (outcome.version == 3 || resp3_ || pin_requested_ || pin_broken_) {
+  if (outcome.version == 3 || resp3_ || pin_requested_ || pin_broken_ || session_) {
     const bool sent = route_pinned(forward, "HELLO");
     if (sent && outcome.version != 0) resp3_ = outcome.version == 3;
     return sent;
@@ -125,6 +126,37 @@ void ClientSession::reset_auth_and_protocol() {
 void ClientSession::send_unanswered(std::string_view bytes) {
   if (!discard_) discard_ = std::make_shared<DiscardReplies>(settings_.service);
   pinned_->enqueue(discard_, 0, bytes);
+}
+
+bool ClientSession::forward_reset(std::string_view bytes) {
+  // The client's own state ends now, as Redis ends it; the connection's where RESET runs,
+  // after the commands before it (a SELECT still in flight no longer moves the client).
+  client_name_.clear();
+  db_ = 0;
+  db_changes_.clear();
+  select_in_multi_.reset();
+  end_reply_off();
+  const bool sent = route_pinned(bytes, "RESET");
+  reset_auth_and_protocol();
+  return sent;
+}
+
+void ClientSession::after_pinned_reset() {
+  // RESET logged the connection out (as the default user): it logs in again as in its
+  // handshake. Database 0 and RESP2 are what the client has now too.
+  const auto& s = pool().settings();
+  if (!s.password.empty()) {
+    send_unanswered(s.username.empty() ? resp::encode_command({"AUTH", s.password})
+                                       : resp::encode_command({"AUTH", s.username, s.password}));
+  }
+  pinned_resp3_ = false;
+  pinned_name_.clear();
+}
+
+void ClientSession::align_pinned_name() {
+  if (!session_ || pinned_name_ == client_name_) return;
+  send_unanswered(resp::encode_command({"CLIENT", "SETNAME", client_name_}));
+  pinned_name_ = client_name_;
 }
 
 void ClientSession::align_pinned_protocol(const PinnedCommand& command) {

@@ -67,11 +67,13 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
     // connection out. Sent as the three UNSUBSCRIBEs, whose confirmations are swallowed.
     using K = SubscriptionKind;
     r.reset = true;
+    // Then SELECT 0 (RESET's database, which the commands pipelined after it may still
+    // meet on this connection).
     r.bytes = resp::encode_command({"UNSUBSCRIBE"}) + resp::encode_command({"PUNSUBSCRIBE"}) +
-              resp::encode_command({"SUNSUBSCRIBE"});
+              resp::encode_command({"SUNSUBSCRIBE"}) + resp::encode_command({"SELECT", "0"});
     r.expected = std::max<std::size_t>(1, after.count(K::channel)) +
                  std::max<std::size_t>(1, after.count(K::pattern)) +
-                 std::max<std::size_t>(1, after.count(K::shard));
+                 std::max<std::size_t>(1, after.count(K::shard)) + 1;
     if (resp3_) {  // RESET returns to RESP2, on the connection as for the client
       r.bytes += resp::encode_command({"HELLO", "2"});
       ++r.expected;

@@ -54,7 +54,7 @@ constexpr std::array kTable{
     Entry{"UNSUBSCRIBE", C::pubsub},
     Entry{"UNWATCH", C::pinned},
     Entry{"WAIT", C::pinned},
-    Entry{"WAITAOF", C::stateful},
+    Entry{"WAITAOF", C::pinned},
     Entry{"WATCH", C::pinned},
     Entry{"XREAD", C::inspect},
     Entry{"XREADGROUP", C::inspect},

@@ -169,8 +169,8 @@ def session_mode_overrides(tether, workdir):
                          text=True, timeout=30)
     if out.returncode != 0:
         said = (out.stdout + out.stderr).strip().splitlines()
-        raise UsageError("--mode session needs pool.mode: session (issue 4 item 3), which "
-                         "this redis-tether does not accept; its --check-config said: "
+        raise UsageError("--mode session needs pool.mode: session, which this "
+                         "redis-tether does not accept; its --check-config said: "
                          f"{said[0] if said else out.returncode}")
     return overrides
 
@@ -276,7 +276,7 @@ def parse_args(argv):
         description="Run the compatibility catalogue against redis-server directly and "
                     "through redis-tether; compare the reply bytes.")
     p.add_argument("--mode", choices=("shared", "session"), default="shared",
-                   help="proxy pool mode (session needs pool.mode support in the binary)")
+                   help="the proxy's pool.mode")
     p.add_argument("--resp", choices=("2", "3", "both"), default="both")
     p.add_argument("--list-differences", action="store_true",
                    help="one line per differing case (no reply bytes), then the table "
@@ -305,8 +305,7 @@ def main(argv=None):
     try:
         overrides = {"log_level": "warn"}
         if args.mode == "session":
-            overrides = harness.deep_merge(
-                overrides, session_mode_overrides(args.tether_bin, workdir))
+            overrides.update(session_mode_overrides(args.tether_bin, workdir))
         cases = load_cases(args.case)
         redis = harness.RedisServer(os.path.join(workdir, "redis")).start()
         admin = Admin(redis.address)

@@ -1,7 +1,7 @@
 """The differential compatibility tool (tests/compat/compat_diff.py) in CI.
 
 It runs the whole catalogue against redis-server directly and through redis-tether, in
-RESP2 and RESP3, and prints `N of M identical`. Differences are measurements, but each
+RESP2 and RESP3 and in both pool modes, and prints `N of M identical`. Differences are measurements, but each
 must be one the tool documents (EXPECTED_DIFFERENCES, KNOWN_PROXY_BUGS, RESP3 while HELLO
 is refused) and that README's "Compatibility" table lists: a new difference is a
 regression and fails here.
@@ -34,11 +34,12 @@ def run_tool(*args):
     return out.stdout
 
 
-@pytest.fixture(scope="module")
-def report():
+@pytest.fixture(scope="module", params=["shared", "session"])
+def report(request):
+    """The tool's report in each pool.mode."""
     if os.environ.get("TETHER_DIRECT", "") not in ("", "0"):
         pytest.skip("the tool compares Redis with the proxy; nothing to do in direct mode")
-    return run_tool("--resp", "both")
+    return run_tool("--resp", "both", "--mode", request.param)
 
 
 def documented_keys():

@@ -21,7 +21,14 @@ namespace tether::config {
 
 using std::chrono::milliseconds;
 
+// pool.mode: how clients share upstream connections.
+enum class PoolMode {
+  shared,   // pipelined shared connections; a dedicated one only while a client's state needs it
+  session,  // every client has its own upstream connection (from the warm pool) for its life
+};
+
 struct PoolOptions {
+  PoolMode mode = PoolMode::shared;
   // Shared pipelined upstream connections per service per worker.
   std::size_t size = 2;
   milliseconds connect_timeout{1000};

@@ -46,6 +46,14 @@
 // before the client authenticates. HELLO 3 pins the client (as above) for as long as it
 // speaks RESP3; a replacement connection gets HELLO 3 first, its reply dropped.
 //
+// Session mode (pool.mode: session): the client asks for its dedicated connection when it
+// connects and keeps one for its whole life; every command goes there as when pinned. A
+// lost connection is replaced on the client's next command, from the pool of its
+// database, and the client's state is replayed on it first: its protocol (HELLO 3) as for
+// any pinned client, its name (CLIENT SETNAME, unanswered), its subscriptions (as for any
+// subscriber). RESET is forwarded on a dedicated connection (whatever the mode), then the
+// connection logs in again (AUTH, unanswered): it is back in database 0, RESP2, no name.
+//
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
 
@@ -128,12 +136,16 @@ class ClientSession final : public upstream::ReplySink,
     bool watch_before = false;
     bool resp3_before = false;  // the client's protocol for this command (HELLO 3)
     bool exec_nil = false;      // an EXEC whose WATCH was lost: sent as DISCARD, answered nil
+    // An EXEC of a transaction with a command the proxy refused: sent as DISCARD, answered
+    // -EXECABORT, as Redis answers one with a command it refused.
+    bool exec_abort = false;
   };
-  struct PinnedState {  // a written command's *_before flags, and its exec_nil
+  struct PinnedState {  // a written command's *_before flags, and its exec_nil / exec_abort
     bool multi = false;
     bool watch = false;
     bool resp3 = false;
     bool exec_nil = false;
+    bool exec_abort = false;
   };
 
   // A command sent to a subscriber's relay-mode connection.
@@ -178,6 +190,13 @@ class ClientSession final : public upstream::ReplySink,
   void align_pinned_protocol(const PinnedCommand& command);
   // Writes a command of the proxy's own to the dedicated connection; its reply is dropped.
   void send_unanswered(std::string_view bytes);
+  // Session mode: the client's name on the dedicated connection (CLIENT SETNAME).
+  void align_pinned_name();
+  // After a forwarded RESET: the connection logs in again (it is logged out, in database 0,
+  // RESP2, without a name).
+  void after_pinned_reset();
+  // RESET while the client holds (or waits for) a dedicated connection: forwarded there.
+  bool forward_reset(std::string_view bytes);
   // SELECT n: answered here and moves the client to database n's pool, or forwarded to
   // the dedicated connection while the client holds one.
   bool select_db(std::string_view bytes, const resp::Request& request);
@@ -259,6 +278,10 @@ class ClientSession final : public upstream::ReplySink,
   bool silence_ = false;
   // AUTH (services[].client_password; none: authenticated from the start, as in Redis).
   bool authenticated_ = settings_.client_password.empty();
+  const bool session_;       // pool.mode: session, as it was when the client connected
+  std::string pinned_name_;  // session mode: the name set on pinned_, as far as written
+  // A command the proxy refused inside the open MULTI: its EXEC gets -EXECABORT.
+  bool multi_refused_ = false;
   bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)
   bool pinned_resp3_ = false;  // pinned_'s protocol, as far as commands were written
   std::shared_ptr<upstream::ReplySink> discard_;  // owner of send_unanswered's commands

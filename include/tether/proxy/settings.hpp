@@ -23,6 +23,9 @@ struct ListenerSettings {
   // services[].client_password: clients must AUTH with it first (empty: no password).
   // Read at each AUTH, so a reload applies to the next one.
   std::string client_password;
+  // pool.mode: session: every client holds a dedicated upstream connection for its whole
+  // life (see ClientSession). Read when a client connects: a reload applies to new ones.
+  bool session_mode = false;
 };
 
 }  // namespace tether::proxy

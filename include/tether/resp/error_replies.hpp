@@ -126,14 +126,6 @@ inline std::string not_supported_error(std::string_view command) {
   return detail::line("NOTSUPPORTED", t);
 }
 
-// A command of the service's deny list (services[].deny_commands; by default those that
-// would change the topology under the Sentinels: SHUTDOWN, REPLICAOF, SLAVEOF, FAILOVER).
-inline std::string reset_while_pinned_error() {
-  return detail::line("NOTSUPPORTED",
-                      "'RESET' while this client holds a dedicated connection (MULTI, WATCH or "
-                      "a blocking command): end it with EXEC, DISCARD or UNWATCH first");
-}
-
 // A SUBSCRIBE-family command inside MULTI (Redis 7.0 would queue it, and EXEC would make
 // the connection a subscriber unseen by the proxy).
 inline std::string subscribe_in_transaction_error(std::string_view command) {
@@ -143,6 +135,8 @@ inline std::string subscribe_in_transaction_error(std::string_view command) {
   return detail::line("NOTSUPPORTED", t);
 }
 
+// A command of the service's deny list (services[].deny_commands; by default those that
+// would change the topology under the Sentinels: SHUTDOWN, REPLICAOF, SLAVEOF, FAILOVER).
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether (services[].deny_commands)");
@@ -165,6 +159,12 @@ inline std::string transaction_lost_error(std::string_view command) {
   std::string t = "Transaction discarded because its connection to the master was lost";
   t.append(command == "EXEC" ? " (e.g. a failover); none of it ran" : "; EXEC or DISCARD ends it");
   return detail::line("EXECABORT", t);
+}
+
+// EXEC of a transaction in which a command was refused (by Redis or by the proxy), in
+// Redis's own words: none of it runs.
+inline std::string exec_after_errors_error() {
+  return detail::line("EXECABORT", "Transaction discarded because of previous errors.");
 }
 
 inline std::string dedicated_full_error(std::string_view service, std::size_t max) {
@@ -232,7 +232,8 @@ inline std::string client_name_error() {
   return detail::line("ERR", "Client names cannot contain spaces, newlines or special characters.");
 }
 
-// AUTH or HELLO inside MULTI: Redis would queue it, but the proxy answers it itself.
+// AUTH, HELLO or CLIENT inside MULTI: Redis would queue it, but the proxy answers it
+// itself. Like any refused command it makes the transaction's EXEC fail (-EXECABORT).
 inline std::string not_supported_in_multi_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append(

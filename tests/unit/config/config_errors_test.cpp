@@ -492,3 +492,15 @@ TEST_CASE("failover values") {
   require_error(not_a_mapping, "services[0].failover", 6,
                 "expected a mapping of key: value lines, got '1s'");
 }
+
+TEST_CASE("pool.mode is shared or session") {
+  auto ok = load(std::string(kMinimal) + "    pool:\n      mode: session\n");
+  INFO(dump(ok));
+  REQUIRE(ok.config);
+  CHECK(ok.config->services[0].pool.mode == PoolMode::session);
+  CHECK(load(std::string(kMinimal)).config->services[0].pool.mode == PoolMode::shared);
+  auto bad = load(std::string(kMinimal) + "    pool:\n      mode: transaction\n");
+  CHECK_FALSE(bad.config);
+  require_error(bad, "services[0].pool.mode", 6,
+                "expected one of: shared, session, got 'transaction'");
+}

@@ -168,17 +168,23 @@ TEST_CASE("hello: HELLO 3 past pool.max_dedicated gets DEDICATEDFULL and stays R
   CHECK(f.receive(want.size()) == want);
 }
 
-TEST_CASE("hello: HELLO and AUTH inside MULTI are refused, the transaction goes on") {
+TEST_CASE("hello: HELLO and AUTH inside MULTI are refused, and EXEC fails as in Redis") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
-  f.send("MULTI\r\nHELLO 3\r\nAUTH default x\r\nPING\r\nEXEC\r\n");
+  f.send("MULTI\r\nHELLO 3\r\nAUTH default x\r\nSET k v\r\nEXEC\r\n");
+  // Redis fails a transaction in which it refused a command; so does the proxy, for the
+  // commands it refuses: none of it runs.
   const std::string want =
       "+OK\r\n"
       "-NOTSUPPORTED 'HELLO' inside MULTI: redis-tether answers it itself and cannot queue it "
       "in the transaction\r\n"
       "-NOTSUPPORTED 'AUTH' inside MULTI: redis-tether answers it itself and cannot queue it "
       "in the transaction\r\n"
-      "+QUEUED\r\n*1\r\n+PONG\r\n";
+      "+QUEUED\r\n-EXECABORT Transaction discarded because of previous errors.\r\n";
   CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "EXISTS k") == "0");
+  // The next transaction is not affected.
+  f.send("MULTI\r\nSET k v\r\nEXEC\r\n");
+  CHECK(f.receive(23) == "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
 }

@@ -27,9 +27,8 @@ TEST_CASE("classify_command knows every listed command in any case", "[command_t
        {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}) {
     check(name, CommandClass::pubsub);
   }
-  for (const char* name : {"WAITAOF", "MONITOR"}) {
-    check(name, CommandClass::stateful);
-  }
+  check("MONITOR", CommandClass::stateful);
+  check("WAITAOF", CommandClass::pinned);  // as WAIT: counts the client's own writes
   for (const char* name : {"QUIT", "RESET", "AUTH", "HELLO", "SELECT"})  // answered by the proxy
     check(name, CommandClass::local);
   CHECK(classify_command("XREAD") == CommandClass::inspect);
@@ -92,7 +91,7 @@ TEST_CASE("classify_request resolves XREAD/XREADGROUP by their BLOCK argument", 
   CHECK(classify("script debug sync\r\n") == CommandClass::stateful);
   CHECK(classify("SCRIPT LOAD \"return 1\"\r\n") == CommandClass::shared);
   CHECK(classify("SCRIPT\r\n") == CommandClass::shared);
-  CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::stateful);
+  CHECK(classify("WAITAOF 1 0 0\r\n") == CommandClass::pinned);
   // CLIENT SETNAME / GETNAME / ID / NO-EVICT / REPLY are the proxy's; other CLIENT
   // subcommands need a connection.
   CHECK(classify("client setname app\r\n") == CommandClass::local);

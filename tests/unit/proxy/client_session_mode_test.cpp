@@ -1,0 +1,171 @@
+// ClientSession in session mode (pool.mode: session), and RESET on a dedicated connection:
+// the client's own upstream connection, and its state replayed on a replacement.
+#include <catch2/catch.hpp>
+
+#include "redis_direct.hpp"
+#include "redis_process.hpp"
+#include "session_fixture.hpp"
+
+using namespace std::chrono_literals;
+using tether::testing::direct;
+using tether::testing::free_port;
+using tether::testing::RedisProcess;
+using tether::testing::wait_for;
+using Fixture = tether::testing::SessionFixture;
+
+namespace {
+
+// A fixture whose client connects in session mode.
+struct SessionMode : Fixture {
+  explicit SessionMode(std::uint16_t port,
+                       std::function<void(tether::upstream::PoolSettings&)> tweak = nullptr)
+      : Fixture(port, std::move(tweak)) {
+    settings.session_mode = true;
+  }
+};
+
+// Everything the client receives until `tail` ends it (or 2 s pass).
+std::string receive_until(Fixture& f, std::string_view tail) {
+  std::string got;
+  for (int i = 0; i < 100 && !got.ends_with(tail); ++i)
+    got += f.receive(1 << 20, nullptr, 20ms);
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("session mode: the client's connection is dialled when it connects, and kept") {
+  RedisProcess redis;
+  SessionMode f(redis.port());
+  f.open();
+  // Before any command.
+  REQUIRE(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.send("SET k 1\r\nINCR k\r\nCLIENT SETNAME app\r\nCLIENT INFO\r\n");
+  const auto info = receive_until(f, "\n\r\n");
+  CHECK(info.starts_with("+OK\r\n:2\r\n+OK\r\n$"));
+  // CLIENT INFO is Redis's, about the client's own connection, which carries its name.
+  CHECK(info.find(" name=app ") != std::string::npos);
+  CHECK(info.find(" cmd=client|info ") != std::string::npos);
+  CHECK(f.pool->dedicated_in_use() == 1);
+  // Idle, the connection stays the client's.
+  f.pump(100ms);
+  CHECK(f.pool->dedicated_in_use() == 1);
+  f.send("GET k\r\n");
+  CHECK(f.receive(7) == "$1\r\n2\r\n");
+}
+
+TEST_CASE("session mode: a lost connection is replaced with the client's state replayed") {
+  RedisProcess redis;
+  SessionMode f(redis.port());
+  f.open();
+  f.send("SELECT 3\r\nCLIENT SETNAME app\r\nHELLO 3\r\nSET k v\r\n");
+  const auto setup = receive_until(f, "]\r\n+OK\r\n");  // HELLO 3's map ends with modules
+  CHECK(setup.starts_with("+OK\r\n+OK\r\n%7\r\n"));
+  CHECK(setup.ends_with("+OK\r\n"));
+  // The server drops every client connection but the caller's (as at a restart).
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE normal") != "0");
+  REQUIRE(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.send("GET k\r\nCLIENT INFO\r\n");
+  const auto info = receive_until(f, "\n\r\n");
+  CHECK(info.starts_with("$1\r\nv\r\n="));  // database 3, then a RESP3 verbatim string
+  CHECK(info.find(" name=app ") != std::string::npos);
+  CHECK(info.find(" db=3 ") != std::string::npos);
+  CHECK(info.find(" resp=3\n") != std::string::npos);
+  // The replacement comes from database 3's pool, whose connections SELECT 3 first.
+  CHECK(f.pools->pool(3).dedicated_in_use() == 1);
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("session mode: after a retarget the client's state is replayed on the new master") {
+  RedisProcess old_master;
+  RedisProcess new_master;
+  SessionMode f(old_master.port());
+  f.open();
+  f.send("SELECT 2\r\nCLIENT SETNAME app\r\nSET k old\r\n");
+  CHECK(f.receive(15) == "+OK\r\n+OK\r\n+OK\r\n");
+  f.pools->retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(new_master.port())),
+                    tether::upstream::Pool::RetargetMode::abandon);
+  f.send("SET k new\r\nCLIENT INFO\r\n");
+  const auto info = receive_until(f, "\n\r\n");
+  CHECK(info.starts_with("+OK\r\n$"));
+  CHECK(info.find(" name=app ") != std::string::npos);
+  CHECK(info.find(" db=2 ") != std::string::npos);
+  CHECK(direct(new_master.port(), "GET k", 2) == "new");
+  CHECK(direct(old_master.port(), "GET k", 2) == "old");
+}
+
+TEST_CASE("session mode: RESET forwarded; the connection is logged in again, database 0") {
+  RedisProcess redis(free_port(), {"--requirepass", "s3cret"});
+  SessionMode f(redis.port(), [](tether::upstream::PoolSettings& s) { s.password = "s3cret"; });
+  f.open();
+  f.send("SELECT 1\r\nCLIENT SETNAME app\r\nSET k one\r\nMULTI\r\nSET k two\r\nRESET\r\n");
+  CHECK(f.receive(33) == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n+RESET\r\n");
+  // RESET ended the transaction unrun, and the client is in database 0 with no name.
+  f.send("GET k\r\nSELECT 1\r\nGET k\r\nCLIENT GETNAME\r\nCLIENT INFO\r\n");
+  const auto info = receive_until(f, "\n\r\n");
+  CHECK(info.starts_with("$-1\r\n+OK\r\n$3\r\none\r\n$-1\r\n$"));
+  CHECK(info.find(" name= ") != std::string::npos);
+  CHECK(info.find(" db=1 ") != std::string::npos);
+  CHECK(info.find(" user=default ") != std::string::npos);
+}
+
+TEST_CASE("session mode: CLIENT TRACKING and MONITOR stay refused") {
+  RedisProcess redis;
+  SessionMode f(redis.port());
+  f.open();
+  f.send("CLIENT TRACKING on\r\nMONITOR\r\nPING\r\n");
+  const auto got = f.receive(1000, nullptr, 500ms);
+  CHECK(got.starts_with("-NOTSUPPORTED 'CLIENT'"));
+  CHECK(got.find("-NOTSUPPORTED 'MONITOR'") != std::string::npos);
+  CHECK(got.ends_with("+PONG\r\n"));
+}
+
+TEST_CASE("pinning: RESET of a RESP3 client in database 1: later commands run in database 0") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  // Pipelined: SET is routed while the dedicated connection still carries the RESET.
+  f.send("HELLO 3\r\nSELECT 1\r\nRESET\r\nSET k v\r\n");
+  const auto got = f.receive(1000, nullptr, 1s);
+  CHECK(got.ends_with("+OK\r\n+RESET\r\n+OK\r\n"));
+  CHECK(direct(redis.port(), "EXISTS k") == "1");
+  CHECK(direct(redis.port(), "EXISTS k", 1) == "0");
+  // Back on the shared path once the RESET is answered.
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+}
+
+TEST_CASE("pinning: RESET inside MULTI discards the transaction on Redis too") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET a 1\r\nRESET\r\nSET b 2\r\n");
+  CHECK(f.receive(30) == "+OK\r\n+QUEUED\r\n+RESET\r\n+OK\r\n");
+  CHECK(direct(redis.port(), "EXISTS a") == "0");
+  CHECK(direct(redis.port(), "EXISTS b") == "1");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+}
+
+TEST_CASE("pub/sub: RESET of a subscriber in database 1: later commands run in database 0") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("SELECT 1\r\nSUBSCRIBE c\r\nRESET\r\nSET k v\r\n");
+  const std::string want = "+OK\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n+RESET\r\n+OK\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "EXISTS k") == "1");
+  CHECK(direct(redis.port(), "EXISTS k", 1) == "0");
+}
+
+TEST_CASE("pinning: CLIENT inside MULTI is refused and EXEC fails, none of it run") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET k v\r\nCLIENT SETNAME x\r\nEXEC\r\nCLIENT GETNAME\r\n");
+  const std::string want =
+      "+OK\r\n+QUEUED\r\n"
+      "-NOTSUPPORTED 'CLIENT' inside MULTI: redis-tether answers it itself and cannot queue it "
+      "in the transaction\r\n"
+      "-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "EXISTS k") == "0");
+}
