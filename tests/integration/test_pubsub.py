@@ -184,10 +184,11 @@ def test_subscriber_that_cannot_be_resubscribed_is_closed(make_target):
 
 
 @pytest.mark.proxy_only
+@pytest.mark.parametrize("mode", ["shared", "session"])
 @pytest.mark.parametrize("how", ["sigkill", "sentinel_failover"])
-def test_subscriber_across_a_failover(make_topology, make_proxy, how):  # noqa: F811
+def test_subscriber_across_a_failover(make_topology, make_proxy, how, mode):  # noqa: F811
     topo = make_topology()
-    proxy = make_proxy(topo)
+    proxy = make_proxy(topo, pool={"mode": mode})
     old = topo.current_master()
     r = py_client(proxy.address)
     p = r.pubsub()

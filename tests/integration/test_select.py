@@ -7,7 +7,8 @@ selected its database, and keeps it across a Sentinel failover.
 - SELECT then MULTI/EXEC runs the transaction in that database; RESET goes back to 0;
 - across a failover (SIGKILL of the master, and SENTINEL FAILOVER) a client that did
   SELECT 3 and CLIENT SETNAME keeps both: its writes land in database 3 of the new
-  master, CLIENT GETNAME still answers its name, and it is never disconnected.
+  master, CLIENT GETNAME still answers its name, and it is never disconnected; in both
+  pool modes (in session mode its own connection on the new master has both).
 
 Everything but the failover also runs against redis-server itself (TETHER_DIRECT=1).
 """
@@ -127,10 +128,11 @@ def test_reset_returns_to_database_zero(target):
 
 
 @pytest.mark.proxy_only
+@pytest.mark.parametrize("mode", ["shared", "session"])
 @pytest.mark.parametrize("how", ["kill", "planned"])
-def test_database_and_name_survive_a_failover(make_topology, make_proxy, how):  # noqa: F811
+def test_database_and_name_survive_a_failover(make_topology, make_proxy, how, mode):  # noqa: F811
     topo = make_topology()
-    proxy = make_proxy(topo)
+    proxy = make_proxy(topo, pool={"mode": mode})
     with RespClient(proxy.address, timeout=30) as c:
         assert c.command("SELECT", "3") == "OK"
         assert c.command("CLIENT", "SETNAME", "x") == "OK"
@@ -159,6 +161,11 @@ def test_database_and_name_survive_a_failover(make_topology, make_proxy, how):  
         assert got == "OK"
         assert c.command("CLIENT", "GETNAME") == b"x"
         assert c.command("GET", "sel:before") == b"1"
+        if mode == "session":
+            # The client's own connection to the new master carries its database and name.
+            info = c.command("CLIENT", "INFO").decode()
+            assert " name=x " in info and " db=3 " in info, info
+            assert f" laddr={new.address[0]}:{new.address[1]} " in info, info
         with new.client() as d:
             assert d.command("SELECT", "3") == "OK"
             assert d.command("MGET", "sel:before", "sel:after") == [b"1", b"1"]
