@@ -290,6 +290,14 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
     case resp::CommandClass::pubsub:
       break;
     case resp::CommandClass::stateful:
+      // MONITOR: a feed on a dedicated connection in relay mode (client_session_pubsub.cpp;
+      // a RESP2 subscriber gets Redis's refusal there). Not inside MULTI.
+      if (name() == "MONITOR") {
+        if (pin_broken_) return route_pinned(bytes, name());
+        if (!in_multi_) return route_relay(bytes, request, name());
+        refuse(resp::ErrorCode::not_supported, resp::monitor_in_transaction_error());
+        return false;
+      }
       // Session mode: the client's own connection carries CLIENT's state (LIST, INFO,
       // KILL, PAUSE, ...) as Redis does; not TRACKING, whose push messages would be taken
       // for replies, nor MONITOR or SCRIPT DEBUG.
@@ -539,7 +547,7 @@ void ClientSession::maybe_unpin() {
     return;
   }
   if (relay_) {  // a subscriber: until its last subscription's confirmation
-    if (subs_.count() > 0 || !relay_queue_.empty() || !relay_sent_.empty()) return;
+    if (subs_.count() > 0 || monitor_ || !relay_queue_.empty() || !relay_sent_.empty()) return;
     relay_ = false;  // a RESP3 client too: its next command gets a new connection in RESP3
     confirmed_.clear();
   } else if (resp3_ || session_) {

@@ -24,6 +24,20 @@ bool is_message(std::string_view frame) {
          rest.starts_with("$8\r\nsmessage\r\n");
 }
 
+// A line of MONITOR's feed: +<seconds>.<micros> [<db> <addr>] "cmd" ... (no command's
+// reply is a status line of that shape).
+bool is_monitor_line(std::string_view frame) {
+  if (frame.size() < 4 || frame[0] != '+') return false;
+  std::size_t i = 1;
+  while (i < frame.size() && std::isdigit(static_cast<unsigned char>(frame[i])))
+    ++i;
+  if (i == 1 || i >= frame.size() || frame[i] != '.') return false;
+  const auto micros = ++i;
+  while (i < frame.size() && std::isdigit(static_cast<unsigned char>(frame[i])))
+    ++i;
+  return i > micros && frame.substr(i).starts_with(" [");
+}
+
 // Never a slot: marks re-subscriptions in the connection's FIFO.
 constexpr std::uint64_t kNoSlot = ~std::uint64_t{0};
 
@@ -62,7 +76,13 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
   r.slot = slot;
   r.bytes.assign(bytes);
   Subscriptions after = subs_;
-  if (name == "RESET") {
+  if (name == "RESET" && monitor_) {
+    // Only Redis's RESET ends MONITOR: forwarded (it logs the connection out, which is
+    // then released), its +RESET swallowed and answered here.
+    r.reset = true;
+    r.expected = 1;
+    after.clear();
+  } else if (name == "RESET") {
     // Redis's RESET ends every subscription; forwarded as such it would also log the
     // connection out. Sent as the three UNSUBSCRIBEs, whose confirmations are swallowed.
     using K = SubscriptionKind;
@@ -93,8 +113,10 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
       r.args.emplace_back(arg);
     r.command = command;
     r.expected = after.apply(*command, r.args);
+  } else if (name == "MONITOR") {
+    r.monitor = true;
   } else {
-    r.plain = after.count() == 0;
+    r.plain = after.count() == 0 && !monitor_;
     r.ping = name == "PING";
   }
   if (!pin_requested_) {
@@ -111,6 +133,8 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
     db_ = 0;
   }
   if (r.plain) track_pinned_state(name);
+  if (r.monitor) monitor_ = true;
+  if (r.reset) monitor_ = false;
   subs_ = std::move(after);
   relay_ = true;
   const bool reset = r.reset;
@@ -162,7 +186,8 @@ void ClientSession::relayed(std::string_view frame) {
     r.reply.append(f);
     return false;
   };
-  if (is_message(frame) && (relay_sent_.empty() || !relay_sent_.front().plain)) {
+  const bool feed = is_message(frame) || (monitor_confirmed_ && is_monitor_line(frame));
+  if (feed && (relay_sent_.empty() || !relay_sent_.front().plain)) {
     // Before the replies of every command still waiting for its answer.
     for (auto& r : relay_sent_) {
       if (r.slot) {
@@ -181,6 +206,10 @@ void ClientSession::relayed(std::string_view frame) {
   }
   auto& head = relay_sent_.front();
   ++head.got;
+  if (head.monitor) {  // the feed starts with +OK; a refusal (e.g. -NOPERM) leaves none
+    monitor_confirmed_ = frame == "+OK\r\n";
+    monitor_ = monitor_confirmed_;
+  }
   if (head.skip > 0) {
     --head.skip;  // passed on before the connection was lost
   } else if (head.slot && !head.reset) {
@@ -197,6 +226,7 @@ void ClientSession::complete_relayed() {
   relay_sent_.pop_front();
   if (r.reset) {
     confirmed_.clear();
+    monitor_confirmed_ = false;
   } else if (r.command) {
     confirmed_.apply(*r.command, r.args);
   }
@@ -233,6 +263,12 @@ void ClientSession::relay_lost(std::vector<upstream::Unsent> unsent) {
     r.expected = rs.confirmations;
     again.push_back(std::move(r));
   }
+  if (monitor_confirmed_) {  // the feed goes on from the new connection
+    Relayed r;
+    r.bytes = resp::encode_command({"MONITOR"});
+    r.monitor = true;
+    again.push_back(std::move(r));
+  }
   const std::size_t resubscriptions = again.size();
   // Taken out of the members first: a deliver() below may close the session, which
   // clears them.
@@ -245,7 +281,7 @@ void ClientSession::relay_lost(std::vector<upstream::Unsent> unsent) {
       // Only the SUBSCRIBE family, RESET and PING are sent again once written: anything
       // else may have run (in RESP3 a subscriber's commands run; in RESP2 Redis refused
       // them, but the proxy cannot tell which reply was lost).
-      const bool harmless = r.command || r.reset || r.ping;
+      const bool harmless = r.command || r.reset || r.ping || r.monitor;
       if (written && !harmless && !never_written.contains(*r.slot)) {
         metrics_.error_reply(resp::ErrorCode::outcome_unknown);
         deliver(*r.slot, resp::outcome_unknown_error(pool().target().to_string()));
@@ -292,9 +328,12 @@ void ClientSession::resubscribe_failed(const std::string& reply, resp::ErrorCode
     owed.push_back(std::move(r));
   relay_sent_.clear();
   relay_queue_.clear();
-  const bool subscribed = confirmed_.count() > 0 || subs_.count() > 0;
+  const bool subscribed =
+      confirmed_.count() > 0 || subs_.count() > 0 || monitor_ || monitor_confirmed_;
   subs_.clear();
   confirmed_.clear();
+  monitor_ = false;
+  monitor_confirmed_ = false;
   relay_ = false;
   for (auto& r : owed) {
     if (!r.slot || closed_) continue;

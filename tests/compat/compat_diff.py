@@ -59,13 +59,12 @@ SHOW_STEPS = 3  # differing steps shown per case
 # Differences the proxy is known to have today: command -> (its error code, reason).
 # test_compat.py fails on any difference not listed; README's "Compatibility" table is
 # this list.
-_PINNING = "needs a dedicated upstream connection (pinning): not implemented yet"
 EXPECTED_DIFFERENCES = {
     "SCRIPT": ("NOTSUPPORTED", "SCRIPT DEBUG only (a Lua debugger session on the "
-               "connection): " + _PINNING),
-    "MONITOR": ("NOTSUPPORTED", _PINNING),
-    "CLIENT": ("NOTSUPPORTED", "subcommands other than SETNAME, GETNAME, ID, NO-EVICT and "
-               "REPLY (TRACKING, LIST, KILL, ...): they need a connection of the client's own"),
+               "connection): not supported by redis-tether"),
+    "CLIENT": ("NOTSUPPORTED", "CLIENT TRACKING (its invalidation pushes would be taken for "
+               "replies); in shared mode also LIST, KILL, INFO, ... (they need a connection "
+               "of the client's own; session mode forwards them)"),
     "REPLICAOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "SLAVEOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "FAILOVER": ("DENIED", "in the default deny_commands: would change the topology"),

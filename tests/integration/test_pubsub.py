@@ -8,11 +8,14 @@ dedicated upstream connection in relay mode while it has a subscription.
 - across a real failover (SIGKILL of the master, and SENTINEL FAILOVER) the subscriber
   stays connected, is re-subscribed on the new master, receives what is published there
   after the switch (through the proxy and directly), and never gets a confirmation twice;
+- MONITOR (relay mode too) goes on from the new master after a SIGKILL failover, and
+  RESET ends it;
 - past pool.max_dedicated SUBSCRIBE gets -DEDICATEDFULL; a subscriber that cannot be
   re-subscribed within hold.timeout is closed (and counted), nobody else is.
 """
 
 import threading
+import time
 
 import pytest
 import redis
@@ -234,3 +237,44 @@ def test_subscriber_across_a_failover(make_topology, make_proxy, how, mode):  # 
     closed = {dict(ls).get("reason"): v for (n, ls), v in metrics.series.items()
               if n == "redis_tether_client_connections_closed_total" and v}
     assert not closed, closed
+
+
+def read_feed_until(client, needle, limit=10.0):
+    """MONITOR lines read until one contains `needle` (bounded); returns them all."""
+    lines = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not client.has_data(0.2):
+            continue
+        line = client.read_reply()
+        lines.append(line)
+        if needle in str(line):
+            return lines
+    raise AssertionError(f"no MONITOR line with {needle!r} within {limit}s; got {lines[-5:]!r}")
+
+
+@pytest.mark.proxy_only
+def test_monitor_feed_goes_on_after_a_failover(make_topology, make_proxy):  # noqa: F811
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    with RespClient(proxy.address, timeout=30) as mon, RespClient(proxy.address, timeout=30) as c:
+        assert mon.command("MONITOR") == "OK"
+        assert c.command("SET", "mon:before", "1") == "OK"
+        read_feed_until(mon, '"mon:before"')
+        old, t0 = topo.kill_master()
+        sw = wait_switch(topo, old.address, t0)
+        new = topo.node_at(sw.new)
+        # The feed now comes from the new master: a write sent there directly shows.
+        wait_until(lambda: "cmd=monitor" in new.command("CLIENT", "LIST").decode(), 20,
+                   what="MONITOR on the new master")
+        assert new.command("SET", "mon:direct", "2") == "OK"
+        read_feed_until(mon, '"mon:direct"')
+        for _ in range(3):  # a write in flight at the kill may be answered OUTCOMEUNKNOWN
+            if c.command("SET", "mon:after", "3") == "OK":
+                break
+        read_feed_until(mon, '"mon:after"')
+        # RESET ends the feed; the client is an ordinary one again.
+        mon.send_command("RESET")
+        wait_until(lambda: mon.read_reply() == "RESET", 10, what="+RESET after the feed")
+        assert mon.command("GET", "mon:after") == b"3"
+        assert not mon.closed and not c.closed

@@ -32,6 +32,11 @@
 // swallowing confirmations already passed on; a client that cannot be re-subscribed
 // within hold.timeout gets its owed replies, then is closed (resubscribe_failed).
 //
+// MONITOR uses relay mode too: the feed's lines (+<time> [db addr] ...) go out as they
+// arrive, ahead of the replies still owed, like messages; after a loss the new
+// connection sends MONITOR again first (its +OK swallowed), so the feed goes on from the
+// new master. RESET ends it (Redis's RESET, forwarded; the connection is then released).
+//
 // Databases: SELECT n is answered by the proxy and moves the client to the pool of
 // database n (ServicePools: connections that selected n in their handshake); its
 // dedicated connections come from that pool too. Commands after a SELECT wait (reading
@@ -161,6 +166,7 @@ class ClientSession final : public upstream::ReplySink,
     bool plain = false;      // sent with no subscription: its reply is never a message
     bool reset = false;      // RESET, sent as the three UNSUBSCRIBEs, answered +RESET
     bool ping = false;       // PING: sent again after a loss like the SUBSCRIBE family
+    bool monitor = false;    // MONITOR: sent again after a loss, its +OK then swallowed
     std::string reply;       // arrived while its slot was not the oldest open one
   };
 
@@ -301,8 +307,11 @@ class ClientSession final : public upstream::ReplySink,
   // Subscriber state (see above). relay_ is set from the first SUBSCRIBE-family command
   // until the dedicated connection is released.
   bool relay_ = false;
-  Subscriptions subs_;               // as the client's commands leave them
-  Subscriptions confirmed_;          // as far as their confirmations arrived
+  Subscriptions subs_;       // as the client's commands leave them
+  Subscriptions confirmed_;  // as far as their confirmations arrived
+  // MONITOR (relay mode too): as the client's commands leave it, and as confirmed (+OK).
+  bool monitor_ = false;
+  bool monitor_confirmed_ = false;
   std::deque<Relayed> relay_queue_;  // not yet written
   std::deque<Relayed> relay_sent_;   // written, not yet fully answered
 

@@ -137,6 +137,14 @@ inline std::string subscribe_in_transaction_error(std::string_view command) {
 
 // A command of the service's deny list (services[].deny_commands; by default those that
 // would change the topology under the Sentinels: SHUTDOWN, REPLICAOF, SLAVEOF, FAILOVER).
+// MONITOR inside MULTI (Redis 7.0 would queue it, and EXEC would turn the connection into
+// a feed unseen by the proxy).
+inline std::string monitor_in_transaction_error() {
+  return detail::line("NOTSUPPORTED",
+                      "'MONITOR' inside MULTI is not supported by redis-tether: monitor before "
+                      "MULTI or after EXEC");
+}
+
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether (services[].deny_commands)");
@@ -261,8 +269,8 @@ inline std::string while_subscribed_error(std::string_view command) {
   std::string t = "'";
   t.append(command);
   t.append(
-      "' on a connection with subscriptions (or an unconfirmed UNSUBSCRIBE) is not "
-      "supported by redis-tether: unsubscribe first");
+      "' on a connection with subscriptions or MONITOR (or an unconfirmed UNSUBSCRIBE) is "
+      "not supported by redis-tether: unsubscribe or RESET first");
   return detail::line("NOTSUPPORTED", t);
 }
 

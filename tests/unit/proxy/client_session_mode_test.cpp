@@ -109,15 +109,18 @@ TEST_CASE("session mode: RESET forwarded; the connection is logged in again, dat
   CHECK(info.find(" user=default ") != std::string::npos);
 }
 
-TEST_CASE("session mode: CLIENT TRACKING and MONITOR stay refused") {
+TEST_CASE("session mode: CLIENT TRACKING stays refused; MONITOR works") {
   RedisProcess redis;
   SessionMode f(redis.port());
   f.open();
-  f.send("CLIENT TRACKING on\r\nMONITOR\r\nPING\r\n");
+  f.send("CLIENT TRACKING on\r\nPING\r\n");
   const auto got = f.receive(1000, nullptr, 500ms);
   CHECK(got.starts_with("-NOTSUPPORTED 'CLIENT'"));
-  CHECK(got.find("-NOTSUPPORTED 'MONITOR'") != std::string::npos);
   CHECK(got.ends_with("+PONG\r\n"));
+  f.send("MONITOR\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  REQUIRE(direct(redis.port(), "SET seen 1") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms).find("\"SET\" \"seen\" \"1\"\r\n") != std::string::npos);
 }
 
 TEST_CASE("pinning: RESET of a RESP3 client in database 1: later commands run in database 0") {
@@ -168,4 +171,55 @@ TEST_CASE("pinning: CLIENT inside MULTI is refused and EXEC fails, none of it ru
       "-EXECABORT Transaction discarded because of previous errors.\r\n$-1\r\n";
   CHECK(f.receive(want.size()) == want);
   CHECK(direct(redis.port(), "EXISTS k") == "0");
+}
+
+TEST_CASE("monitor: the feed goes out in order with replies, and survives a lost connection") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MONITOR\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  REQUIRE(direct(redis.port(), "SET seen 1") == "OK");
+  const auto line = f.receive(1 << 16, nullptr, 500ms);
+  CHECK(line.starts_with("+"));
+  CHECK(line.find("\"SET\" \"seen\" \"1\"\r\n") != std::string::npos);
+  // The connection that carries the feed is dropped (a restart, a failover): the feed
+  // goes on from a new one.
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE monitor") != "0");
+  f.pump(200ms);
+  REQUIRE(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.receive(1 << 16, nullptr, 200ms);  // whatever the feed showed meanwhile
+  REQUIRE(direct(redis.port(), "SET again 2") == "OK");
+  const auto more = f.receive(1 << 16, nullptr, 500ms);
+  CHECK(more.find("\"SET\" \"again\" \"2\"\r\n") != std::string::npos);
+  CHECK(more.find("+OK\r\n") == std::string::npos);  // the new MONITOR's +OK is swallowed
+  // RESET ends it; the client is back on the shared path.
+  f.send("RESET\r\nPING\r\n");
+  const auto tail = f.receive(1 << 16, nullptr, 500ms);
+  CHECK(tail.ends_with("+RESET\r\n+PONG\r\n"));
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  REQUIRE(direct(redis.port(), "SET after 3") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 200ms).empty());
+  CHECK_FALSE(f.closed);
+}
+
+TEST_CASE("monitor: refused inside MULTI (EXEC fails); a subscriber gets Redis's refusal") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET k v\r\nMONITOR\r\nEXEC\r\n");
+  const std::string want =
+      "+OK\r\n+QUEUED\r\n-NOTSUPPORTED 'MONITOR' inside MULTI is not supported by "
+      "redis-tether: monitor before MULTI or after EXEC\r\n"
+      "-EXECABORT Transaction discarded because of previous errors.\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(direct(redis.port(), "EXISTS k") == "0");
+  f.send("SUBSCRIBE c\r\nMONITOR\r\n");
+  const std::string refused =
+      "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n-ERR Can't execute 'monitor': only "
+      "(P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n";
+  CHECK(f.receive(refused.size()) == refused);
+  // Still a subscriber, not a monitor.
+  CHECK(direct(redis.port(), "PUBLISH c m") == "1");
+  CHECK(f.receive(1 << 16, nullptr, 300ms) == "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
 }

@@ -227,8 +227,8 @@ TEST_CASE("pubsub: a RESP3 subscriber leaves relay mode; state commands refused 
   // not follow their state: refused, the connection kept.
   f.send("MULTI\r\nSELECT 1\r\nHELLO 2\r\nGET k\r\n");
   const std::string refused =
-      "' on a connection with subscriptions (or an unconfirmed UNSUBSCRIBE) is not supported "
-      "by redis-tether: unsubscribe first\r\n";
+      "' on a connection with subscriptions or MONITOR (or an unconfirmed UNSUBSCRIBE) is not "
+      "supported by redis-tether: unsubscribe or RESET first\r\n";
   CHECK(f.receive(1 << 16, nullptr, 500ms) == "-NOTSUPPORTED 'MULTI" + refused +
                                                   "-NOTSUPPORTED 'SELECT" + refused +
                                                   "-NOTSUPPORTED 'HELLO" + refused + "$1\r\nv\r\n");
