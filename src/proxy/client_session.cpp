@@ -33,18 +33,25 @@ constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 constexpr std::string_view kWaitMark =
     "*3\r\n$7\r\nPUBLISH\r\n$19\r\n__redis-tether:wait\r\n$0\r\n\r\n";
 
-// CLIENT TRACKING (a request of class stateful named CLIENT).
-bool client_tracking(std::string_view bytes, const resp::Request& request) {
+// The subcommand of a CLIENT request, upper-cased (empty when there is none).
+std::string client_subcommand(std::string_view bytes, const resp::Request& request) {
   resp::ArgIterator args(bytes, request);
   std::string scratch;
   std::string_view arg;
   args.next(arg, scratch);  // CLIENT
-  if (!args.next(arg, scratch)) return false;
+  if (!args.next(arg, scratch)) return {};
   std::string sub(arg);
   for (char& c : sub)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return sub == "TRACKING";
+  return sub;
 }
+
+bool tracking_family(std::string_view sub) {
+  return sub == "TRACKING" || sub == "CACHING" || sub == "GETREDIR" || sub == "TRACKINGINFO";
+}
+
+// What Redis pushes at FLUSHALL to a RESP3 client that tracks keys: forget them all.
+constexpr std::string_view kInvalidateAll = ">2\r\n$10\r\ninvalidate\r\n_\r\n";
 
 // CLIENT ID: unique per client in the process, from 1, across workers.
 std::atomic<std::uint64_t> next_client_id{1};
@@ -298,11 +305,12 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
         refuse(resp::ErrorCode::not_supported, resp::monitor_in_transaction_error());
         return false;
       }
-      // Session mode: the client's own connection carries CLIENT's state (LIST, INFO,
-      // KILL, PAUSE, ...) as Redis does; not TRACKING, whose push messages would be taken
-      // for replies, nor MONITOR or SCRIPT DEBUG.
-      if (session_ && !relay_ && name() == "CLIENT" && !client_tracking(bytes, request)) {
-        return route_pinned(bytes, name());
+      if (name() == "CLIENT" && !relay_) {
+        const auto sub = client_subcommand(bytes, request);
+        if (tracking_family(sub)) return route_tracking(bytes, request);
+        // Session mode: the client's own connection carries CLIENT's state (LIST, INFO,
+        // KILL, PAUSE, ...) as Redis does.
+        if (session_) return route_pinned(bytes, name());
       }
       refuse(resp::ErrorCode::not_supported, resp::not_supported_error(name()));
       return false;
@@ -519,6 +527,7 @@ void ClientSession::flush_pinned() {
   while (!pin_queue_.empty() && pinned_->accepting()) {
     auto& c = pin_queue_.front();
     align_pinned_protocol(c);
+    if (!c.multi_before) align_pinned_tracking(c);
     // WAIT counts the replicas that acknowledged the connection's last write. The
     // client's writes went over shared connections, so a PUBLISH (which Redis propagates
     // to replicas, and which nobody subscribes to) first makes this connection's last
@@ -542,8 +551,8 @@ void ClientSession::flush_pinned() {
 
 void ClientSession::maybe_unpin() {
   // A connection that is closing is not released: dedicated_lost() settles what it owes.
-  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0 ||
-      !pinned_->accepting()) {
+  if (!pinned_ || in_multi_ || watching_ || !tracking_.empty() || !pin_queue_.empty() ||
+      pinned_->inflight() > 0 || !pinned_->accepting()) {
     return;
   }
   if (relay_) {  // a subscriber: until its last subscription's confirmation
@@ -563,8 +572,10 @@ void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connec
     return;
   }
   pinned_ = std::move(connection);
+  pinned_->forward_pushes_to(std::weak_ptr<upstream::RelaySink>(shared_from_this()));
   pinned_resp3_ = false;
   pinned_name_.clear();
+  pinned_tracking_ = false;
   flush_pinned();
   maybe_unpin();
 }
@@ -589,6 +600,10 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
   }
   pinned_.reset();
   pin_requested_ = false;
+  // Invalidations the lost connection would have sent are gone: the client forgets every
+  // key it tracked (its CLIENT TRACKING is sent again on the next connection).
+  if (!tracking_.empty() && resp3_) emit_unsolicited(kInvalidateAll);
+  if (closed_) return;
   // Commands that never reached it go first, then those still queued: none of them ran.
   std::deque<PinnedCommand> waiting;
   for (auto& u : unsent) {
@@ -726,6 +741,10 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
     }
   }
   if (!db_changes_.empty()) apply_db_change(slot, reply);
+  if (tracking_slot_ && *tracking_slot_ == slot) {
+    tracking_slot_.reset();
+    if (!reply.empty() && reply[0] == '-') tracking_.clear();  // refused: not tracking
+  }
   if (reader_parked_ && pool_outstanding_ == 0 && !paused()) {
     reader_parked_ = false;  // commands after a SELECT may go on
     read_wake_.cancel();

@@ -17,6 +17,9 @@
 // Threading: as ClientSession.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "tether/proxy/client_auth.hpp"
 #include "tether/proxy/client_session.hpp"
 #include "tether/resp/error_replies.hpp"
@@ -132,6 +135,8 @@ bool ClientSession::forward_reset(std::string_view bytes) {
   // The client's own state ends now, as Redis ends it; the connection's where RESET runs,
   // after the commands before it (a SELECT still in flight no longer moves the client).
   client_name_.clear();
+  tracking_.clear();  // RESET turns tracking off on Redis too
+  tracking_slot_.reset();
   db_ = 0;
   db_changes_.clear();
   select_in_multi_.reset();
@@ -151,6 +156,49 @@ void ClientSession::after_pinned_reset() {
   }
   pinned_resp3_ = false;
   pinned_name_.clear();
+}
+
+bool ClientSession::route_tracking(std::string_view bytes, const resp::Request& request) {
+  if (pin_broken_) return route_pinned(bytes, "CLIENT");
+  if (in_multi_) {
+    refuse(resp::ErrorCode::not_supported, resp::not_supported_in_multi_error("CLIENT"));
+    return false;
+  }
+  std::vector<std::string> storage;
+  auto args = arguments(bytes, request, storage);
+  auto is = [](std::string_view arg, std::string_view word) {
+    return arg.size() == word.size() &&
+           std::equal(arg.begin(), arg.end(), word.begin(), [](char a, char b) {
+             return std::toupper(static_cast<unsigned char>(a)) == b;
+           });
+  };
+  if (is(args[0], "TRACKING")) {
+    for (auto arg : args) {
+      if (is(arg, "REDIRECT")) {
+        refuse(resp::ErrorCode::not_supported, resp::tracking_redirect_error());
+        return false;
+      }
+    }
+    if (args.size() > 1 && (is(args[1], "ON") || is(args[1], "OFF"))) {
+      tracking_slot_ = next_slot_;
+      if (is(args[1], "ON")) {
+        tracking_.assign(bytes);
+      } else {
+        tracking_.clear();
+      }
+    }
+  }
+  return route_pinned(bytes, "CLIENT");
+}
+
+void ClientSession::align_pinned_tracking(const PinnedCommand& command) {
+  if (tracking_.empty() || pinned_tracking_) return;
+  pinned_tracking_ = true;
+  if (command.bytes != tracking_) send_unanswered(tracking_);  // a replacement connection
+}
+
+void ClientSession::pushed(std::string_view frame) {
+  if (!closed_) emit_unsolicited(frame);
 }
 
 void ClientSession::align_pinned_name() {

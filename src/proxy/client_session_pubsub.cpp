@@ -21,7 +21,8 @@ bool is_message(std::string_view frame) {
   if (eol == std::string_view::npos) return false;
   const auto rest = frame.substr(eol + 2);
   return rest.starts_with("$7\r\nmessage\r\n") || rest.starts_with("$8\r\npmessage\r\n") ||
-         rest.starts_with("$8\r\nsmessage\r\n");
+         rest.starts_with("$8\r\nsmessage\r\n") ||
+         (frame[0] == '>' && rest.starts_with("$10\r\ninvalidate\r\n"));
 }
 
 // A line of MONITOR's feed: +<seconds>.<micros> [<db> <addr>] "cmd" ... (no command's

@@ -393,6 +393,10 @@ bool Connection::deliver_replies() {
     std::string_view reply;
     const auto status = next_frame(reply);
     if (status != resp::ScanStatus::complete) return status == resp::ScanStatus::need_more;
+    if (forwards_pushes_ && reply[0] == '>') {
+      if (auto sink = push_sink_.lock()) sink->pushed(reply);
+      continue;
+    }
     if (fifo_.empty() || fifo_.size() == queued_count_) {
       last_error_ =
           "unexpected reply from " + settings_.target.to_string() + " with no command outstanding";

@@ -62,9 +62,6 @@ SHOW_STEPS = 3  # differing steps shown per case
 EXPECTED_DIFFERENCES = {
     "SCRIPT": ("NOTSUPPORTED", "SCRIPT DEBUG only (a Lua debugger session on the "
                "connection): not supported by redis-tether"),
-    "CLIENT": ("NOTSUPPORTED", "CLIENT TRACKING (its invalidation pushes would be taken for "
-               "replies); in shared mode also LIST, KILL, INFO, ... (they need a connection "
-               "of the client's own; session mode forwards them)"),
     "REPLICAOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "SLAVEOF": ("DENIED", "in the default deny_commands: would change the topology"),
     "FAILOVER": ("DENIED", "in the default deny_commands: would change the topology"),

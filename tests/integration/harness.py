@@ -520,6 +520,10 @@ class ConnectionClosed(Exception):
     """EOF (or reset) where a reply was expected."""
 
 
+class Push(list):
+    """A RESP3 push frame (>): never the reply to a command."""
+
+
 class RespError(str):
     """An error reply; the string is the line without the leading '-'."""
 
@@ -612,6 +616,23 @@ class RespClient:
         if kind == b"*":
             n = int(rest)
             return None if n < 0 else [self.read_reply() for _ in range(n)]
+        # RESP3 (after HELLO 3)
+        if kind == b">":
+            return Push(self.read_reply() for _ in range(int(rest)))
+        if kind == b"_":
+            return None
+        if kind == b"%":
+            return {self.read_reply(): self.read_reply() for _ in range(int(rest))}
+        if kind == b"~":
+            return [self.read_reply() for _ in range(int(rest))]
+        if kind == b"#":
+            return rest == b"t"
+        if kind == b",":
+            return float(rest)
+        if kind == b"(":
+            return int(rest)
+        if kind == b"=":
+            return self._exact(int(rest))[4:]  # the 3-letter format and its colon
         raise ProtocolViolation(f"unexpected reply line {line!r}")
 
     def read_raw_until_eof(self, timeout=5.0, limit=1 << 20):

@@ -7,12 +7,15 @@ fixture of test_sentinel_failover.py (1 master, 2 replicas, 3 Sentinels):
   changed does, and nothing of that transaction runs;
 - a client blocked in BLPOP gets -OUTCOMEUNKNOWN (its dedicated connection to the old
   master closes when the failover begins) and can block again on the new master;
-- every connection stays open, and transactions after the failover run normally.
+- every connection stays open, and transactions after the failover run normally;
+- a RESP3 client with CLIENT TRACKING gets its invalidations, a null invalidation (forget
+  everything) when the master is killed, and its tracking goes on on the new master, in
+  both pool modes.
 """
 
 import pytest
 
-from harness import RespClient, RespError, wait_until
+from harness import Push, RespClient, RespError, wait_until
 from sentinel_topology import make_topology  # noqa: F401  (pytest fixture)
 from test_sentinel_failover import (  # noqa: F401  (make_proxy is a pytest fixture)
     assert_no_client_closed, make_proxy, wait_switch)
@@ -89,3 +92,35 @@ def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy
               if n == "redis_tether_error_replies_total" and v}
     print(f"\nsessions across a planned failover to {sw.new}: proxy error replies {errors}")
     assert errors == {"EXECABORT": 2, "OUTCOMEUNKNOWN": 1}
+
+
+@pytest.mark.parametrize("mode", ["shared", "session"])
+def test_client_tracking_across_a_failover(make_topology, make_proxy, mode):  # noqa: F811
+    """RESP3 client-side caching: invalidations arrive through the proxy; after the
+    master is killed the client is told to forget everything (a null invalidation), and
+    tracking goes on from the new master."""
+    topo = make_topology()
+    proxy = make_proxy(topo, pool={"mode": mode})
+    with RespClient(proxy.address, timeout=30) as c:
+        hello = c.command("HELLO", "3")
+        assert hello[b"proto"] == 3, hello
+        assert c.command("CLIENT", "TRACKING", "ON") == "OK"
+        assert c.command("SET", "trk:k", "1") == "OK"
+        assert c.command("GET", "trk:k") == b"1"
+        old = topo.current_master()
+        assert old.command("SET", "trk:k", "2") == "OK"
+        assert c.read_reply() == Push([b"invalidate", [b"trk:k"]])
+        assert c.command("GET", "trk:k") == b"2"
+        old, t0 = topo.kill_master()
+        sw = wait_switch(topo, old.address, t0)
+        new = topo.node_at(sw.new)
+        assert c.read_reply() == Push([b"invalidate", None])  # forget everything
+        for _ in range(3):  # a GET in flight at the kill may be answered OUTCOMEUNKNOWN
+            got = c.command("GET", "trk:k")
+            if not isinstance(got, RespError):
+                break
+        assert got in (b"1", b"2"), got  # whatever the promoted replica had
+        assert new.command("SET", "trk:k", "3") == "OK"
+        assert c.read_reply() == Push([b"invalidate", [b"trk:k"]])
+        assert not c.closed
+    assert_no_client_closed(proxy)

@@ -37,6 +37,12 @@
 // connection sends MONITOR again first (its +OK swallowed), so the feed goes on from the
 // new master. RESET ends it (Redis's RESET, forwarded; the connection is then released).
 //
+// CLIENT TRACKING (without REDIRECT, whose id would name an upstream connection) pins the
+// client while tracking is on; the connection forwards RESP3 pushes (invalidations) to
+// the client as they come. After a loss the new connection gets the client's CLIENT
+// TRACKING again first, and a RESP3 client gets an invalidation of everything (a null
+// key list, as Redis sends at FLUSHALL): what changed meanwhile was never announced.
+//
 // Databases: SELECT n is answered by the proxy and moves the client to the pool of
 // database n (ServicePools: connections that selected n in their handshake); its
 // dedicated connections come from that pool too. Commands after a SELECT wait (reading
@@ -56,8 +62,9 @@
 // lost connection is replaced on the client's next command, from the pool of its
 // database, and the client's state is replayed on it first: its protocol (HELLO 3) as for
 // any pinned client, its name (CLIENT SETNAME, unanswered), its subscriptions (as for any
-// subscriber). RESET is forwarded on a dedicated connection (whatever the mode), then the
-// connection logs in again (AUTH, unanswered): it is back in database 0, RESP2, no name.
+// subscriber), its CLIENT TRACKING (as for any tracking client). RESET is forwarded on a dedicated
+// connection (whatever the mode), then the connection logs in again (AUTH, unanswered): it is back
+// in database 0, RESP2, no name.
 //
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
@@ -117,6 +124,8 @@ class ClientSession final : public upstream::ReplySink,
 
   // upstream::RelaySink: a frame from the subscriber's dedicated connection.
   void relayed(std::string_view frame) override;
+  // A RESP3 push on the client's dedicated connection (CLIENT TRACKING): passed on.
+  void pushed(std::string_view frame) override;
   // The client's subscriptions, as its commands leave them.
   const Subscriptions& subscriptions() const { return subs_; }
 
@@ -203,6 +212,10 @@ class ClientSession final : public upstream::ReplySink,
   void after_pinned_reset();
   // RESET while the client holds (or waits for) a dedicated connection: forwarded there.
   bool forward_reset(std::string_view bytes);
+  // CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO: on the client's own connection.
+  bool route_tracking(std::string_view bytes, const resp::Request& request);
+  // CLIENT TRACKING as the client left it, on the current dedicated connection.
+  void align_pinned_tracking(const PinnedCommand& command);
   // SELECT n: answered here and moves the client to database n's pool, or forwarded to
   // the dedicated connection while the client holds one.
   bool select_db(std::string_view bytes, const resp::Request& request);
@@ -286,6 +299,11 @@ class ClientSession final : public upstream::ReplySink,
   bool authenticated_ = settings_.client_password.empty();
   const bool session_;       // pool.mode: session, as it was when the client connected
   std::string pinned_name_;  // session mode: the name set on pinned_, as far as written
+  // CLIENT TRACKING ON ...: the request (replayed on a replacement connection), empty
+  // while tracking is off; whether pinned_ has it; the slot of the last one sent.
+  std::string tracking_;
+  bool pinned_tracking_ = false;
+  std::optional<std::uint64_t> tracking_slot_;
   // A command the proxy refused inside the open MULTI: its EXEC gets -EXECABORT.
   bool multi_refused_ = false;
   bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)

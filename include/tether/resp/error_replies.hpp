@@ -145,6 +145,13 @@ inline std::string monitor_in_transaction_error() {
                       "MULTI or after EXEC");
 }
 
+// CLIENT TRACKING ... REDIRECT <id>: the id would have to name an upstream connection.
+inline std::string tracking_redirect_error() {
+  return detail::line("NOTSUPPORTED",
+                      "'CLIENT TRACKING' with REDIRECT is not supported by redis-tether: use "
+                      "RESP3 (HELLO 3) and tracking without REDIRECT");
+}
+
 inline std::string denied_error(std::string_view command) {
   std::string t = "'";
   t.append(command).append("' is refused by redis-tether (services[].deny_commands)");

@@ -88,6 +88,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The sink is held weakly; frames arriving after it is gone are dropped.
   void relay_to(std::weak_ptr<RelaySink> sink);
   bool relaying() const { return relaying_; }
+  // Dedicated connections: RESP3 push frames (>...) go to `sink` (held weakly) instead of
+  // being taken for the reply owed next. Shared connections never get pushes.
+  void forward_pushes_to(std::weak_ptr<RelaySink> sink) {
+    push_sink_ = std::move(sink);
+    forwards_pushes_ = true;
+  }
 
   // Take no new work; close once every owed reply has arrived.
   void drain();
@@ -154,6 +160,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool replied_ = false;   // on_first_reply was called
   bool relaying_ = false;  // see relay_to()
   std::weak_ptr<RelaySink> relay_sink_;
+  bool forwards_pushes_ = false;  // see forward_pushes_to()
+  std::weak_ptr<RelaySink> push_sink_;
 
   std::string queued_;  // requests not yet handed to the socket
   // Requests handed to the socket whose replies are still owed, oldest at sent_off_; the

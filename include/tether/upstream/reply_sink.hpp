@@ -41,6 +41,9 @@ class RelaySink {
   virtual ~RelaySink() = default;
   // One complete frame; `frame` is only valid during the call.
   virtual void relayed(std::string_view frame) = 0;
+  // A RESP3 push (a CLIENT TRACKING invalidation) on a dedicated connection that is not in
+  // relay mode (Connection::forward_pushes_to): never the reply to a command.
+  virtual void pushed(std::string_view frame) = 0;
 };
 
 }  // namespace tether::upstream

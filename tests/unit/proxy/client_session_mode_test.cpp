@@ -59,7 +59,7 @@ TEST_CASE("session mode: a lost connection is replaced with the client's state r
   SessionMode f(redis.port());
   f.open();
   f.send("SELECT 3\r\nCLIENT SETNAME app\r\nHELLO 3\r\nSET k v\r\n");
-  const auto setup = receive_until(f, "]\r\n+OK\r\n");  // HELLO 3's map ends with modules
+  const auto setup = receive_until(f, "*0\r\n+OK\r\n");  // HELLO 3's map ends with modules
   CHECK(setup.starts_with("+OK\r\n+OK\r\n%7\r\n"));
   CHECK(setup.ends_with("+OK\r\n"));
   // The server drops every client connection but the caller's (as at a restart).
@@ -109,14 +109,16 @@ TEST_CASE("session mode: RESET forwarded; the connection is logged in again, dat
   CHECK(info.find(" user=default ") != std::string::npos);
 }
 
-TEST_CASE("session mode: CLIENT TRACKING stays refused; MONITOR works") {
+TEST_CASE("session mode: CLIENT TRACKING and MONITOR work") {
   RedisProcess redis;
   SessionMode f(redis.port());
   f.open();
-  f.send("CLIENT TRACKING on\r\nPING\r\n");
+  f.send("CLIENT TRACKING on\r\nCLIENT TRACKINGINFO\r\nPING\r\n");
   const auto got = f.receive(1000, nullptr, 500ms);
-  CHECK(got.starts_with("-NOTSUPPORTED 'CLIENT'"));
+  CHECK(got.starts_with("+OK\r\n*6\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n"));
   CHECK(got.ends_with("+PONG\r\n"));
+  f.send("CLIENT TRACKING off\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
   f.send("MONITOR\r\n");
   CHECK(f.receive(5) == "+OK\r\n");
   REQUIRE(direct(redis.port(), "SET seen 1") == "OK");
@@ -222,4 +224,42 @@ TEST_CASE("monitor: refused inside MULTI (EXEC fails); a subscriber gets Redis's
   // Still a subscriber, not a monitor.
   CHECK(direct(redis.port(), "PUBLISH c m") == "1");
   CHECK(f.receive(1 << 16, nullptr, 300ms) == "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
+}
+
+TEST_CASE("tracking: RESP3 invalidations reach the client, and tracking survives a loss") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\n");
+  CHECK(receive_until(f, "*0\r\n+OK\r\n_\r\n").starts_with("%7\r\n"));  // HELLO's map
+  REQUIRE(direct(redis.port(), "SET a 1") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
+  // The connection is dropped: the client is told to forget everything it tracked, and
+  // tracking is on again on the next connection.
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE normal") != "0");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+  f.send("GET a\r\n");
+  CHECK(f.receive(7) == "$1\r\n1\r\n");
+  REQUIRE(direct(redis.port(), "SET a 2") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
+  // Off: no more invalidations.
+  f.send("CLIENT TRACKING OFF\r\nGET a\r\n");
+  CHECK(f.receive(12) == "+OK\r\n$1\r\n2\r\n");
+  REQUIRE(direct(redis.port(), "SET a 3") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 300ms).empty());
+}
+
+TEST_CASE("tracking: REDIRECT is refused; RESP2 BCAST on and off as in Redis") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send(
+      "CLIENT TRACKING ON REDIRECT 7\r\nCLIENT TRACKING ON BCAST\r\nSET a 1\r\n"
+      "CLIENT TRACKING OFF\r\nCLIENT TRACKING maybe\r\nPING\r\n");
+  const std::string want =
+      "-NOTSUPPORTED 'CLIENT TRACKING' with REDIRECT is not supported by redis-tether: use "
+      "RESP3 (HELLO 3) and tracking without REDIRECT\r\n"
+      "+OK\r\n+OK\r\n+OK\r\n-ERR syntax error\r\n+PONG\r\n";
+  CHECK(f.receive(want.size()) == want);
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
 }
