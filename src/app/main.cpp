@@ -121,6 +121,7 @@ tether::app::ServiceRuntime make_runtime(const tether::config::ServiceConfig& s)
   r.pool.reconnect_min = s.pool.reconnect_min;
   r.pool.reconnect_max = s.pool.reconnect_max;
   r.pool.max_dedicated = s.pool.max_dedicated;
+  r.pool.dedicated_warm = s.pool.dedicated_warm;
   r.pool.databases = s.pool.databases;
   r.pool.hold_timeout = s.hold.timeout;
   r.pool.hold_max_bytes = s.hold.max_bytes;

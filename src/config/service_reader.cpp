@@ -24,6 +24,9 @@ using std::chrono::milliseconds;
 constexpr std::uint64_t kMaxPoolSize = 1024;
 // Dedicated connections per service per worker: each is a socket and a client's state.
 constexpr std::uint64_t kMaxDedicated = 100000;
+// Warm (idle, ready) dedicated connections per service per worker and database in use:
+// sockets held open whether used or not, so bounded like the shared ones (kMaxPoolSize).
+constexpr std::uint64_t kMaxDedicatedWarm = kMaxPoolSize;
 // Databases a client may SELECT, i.e. pools per service per worker (each with pool.size
 // connections, kept until the worker stops): the bound on how many pools SELECT can
 // create. Redis's own default is 16; 1024 keeps the worst case in the tens of thousands
@@ -209,8 +212,9 @@ void read_client_password(MapReader& r, const std::string& base_dir, std::string
 }
 
 void read_pool(MapReader& parent, PoolOptions& pool) {
-  MapReader r = parent.child("pool", {"mode", "size", "connect_timeout", "reconnect_min",
-                                      "reconnect_max", "max_dedicated", "databases"});
+  MapReader r =
+      parent.child("pool", {"mode", "size", "connect_timeout", "reconnect_min", "reconnect_max",
+                            "max_dedicated", "dedicated_warm", "databases"});
   std::string mode;
   if (r.has("mode") && r.read_string("mode", mode)) {
     if (mode == "shared" || mode == "session") {
@@ -223,8 +227,18 @@ void read_pool(MapReader& parent, PoolOptions& pool) {
   r.read_count("size", 1, kMaxPoolSize, size);
   pool.size = size;
   std::uint64_t max_dedicated = pool.max_dedicated;
-  r.read_count("max_dedicated", 0, kMaxDedicated, max_dedicated);
+  const bool max_ok = r.read_count("max_dedicated", 0, kMaxDedicated, max_dedicated);
   pool.max_dedicated = max_dedicated;
+  std::uint64_t warm = pool.dedicated_warm;
+  if (r.read_count("dedicated_warm", 0, kMaxDedicatedWarm, warm) && max_ok &&
+      r.has("dedicated_warm") && warm > max_dedicated) {
+    // Only when set: the default (2) stays valid with max_dedicated 0 or 1, where the pool
+    // keeps max_dedicated warm instead.
+    r.error("dedicated_warm", "dedicated_warm (" + std::to_string(warm) +
+                                  ") must not exceed max_dedicated (" +
+                                  std::to_string(max_dedicated) + ")");
+  }
+  pool.dedicated_warm = warm;
   std::uint64_t databases = pool.databases;
   r.read_count("databases", 1, kMaxDatabases, databases);
   pool.databases = static_cast<std::uint32_t>(databases);

@@ -3,6 +3,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "tether/resp/error_replies.hpp"
 #include "tether/resp/value.hpp"
@@ -457,6 +460,13 @@ void Connection::take_back_refused(std::string_view reply) {
   fifo_.clear();
   queued_.clear();
   queued_count_ = 0;
+}
+
+bool Connection::peer_open() {
+  if (state_ != State::ready || !socket_.is_open()) return false;
+  char byte;
+  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 void Connection::drain() {

@@ -24,7 +24,12 @@ using asio::use_awaitable;
 using boost::system::error_code;
 
 Pool::Pool(asio::any_io_executor ex, PoolSettings settings, const metrics::ServiceMetrics& metrics)
-    : ex_(ex), settings_(std::move(settings)), metrics_(metrics), expire_timer_(ex) {
+    : ex_(ex),
+      settings_(std::move(settings)),
+      metrics_(metrics),
+      expire_timer_(ex),
+      warm_timer_(ex),
+      warm_backoff_(settings_.reconnect_min) {
   expire_timer_.expires_at(asio::steady_timer::time_point::max());
 }
 
@@ -41,6 +46,7 @@ void Pool::start() {
       spawn_maintain(i);
     }
   }
+  fill_warm();
   asio::co_spawn(ex_, expire_loop(), asio::detached);
 }
 
@@ -60,7 +66,8 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
   // A pause guards the old target only; the new generation takes the held commands once
   // its connections have confirmed ROLE.
   paused_ = false;
-  if (mode == RetargetMode::abandon) close_dedicated();
+  if (mode == RetargetMode::abandon) end_dedicated(true);
+  close_warm(0);  // connected to the old target
   for (auto& c : slots_) {
     if (!c) continue;
     draining_.push_back(c);
@@ -74,6 +81,8 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
   for (std::size_t i = 0; i < settings_.size; ++i) {
     spawn_maintain(i);
   }
+  warm_backoff_ = settings_.reconnect_min;  // a new server: no failures to back off from
+  fill_warm();
 }
 
 void Pool::reconfigure(const PoolSettings& settings) {
@@ -102,8 +111,10 @@ void Pool::reconfigure(const PoolSettings& settings) {
       if (loop_generation_[i] != generation_) spawn_maintain(i);
     }
   }
-  spdlog::info("event=pool_reconfigured service={} size={} generation={}", settings_.service,
-               settings_.size, generation_);
+  close_warm(warm_wanted());
+  fill_warm();
+  spdlog::info("event=pool_reconfigured service={} size={} dedicated_warm={} generation={}",
+               settings_.service, settings_.size, warm_wanted(), generation_);
   flush_hold();
 }
 
@@ -113,69 +124,12 @@ void Pool::pause(std::string reason) {
                target_text(settings_.target), reason);
   paused_ = true;
   pause_reason_ = std::move(reason);
-  // Nothing more may reach the current master, not even inside a client's transaction:
-  // its dedicated connection closes (EXEC then gets -EXECABORT).
-  close_dedicated();
-}
-
-void Pool::close_dedicated() {
-  for (auto& [conn, request] : dedicated_) {
-    if (request->handed) request->connection->close();
-  }
-}
-
-bool Pool::request_dedicated(std::weak_ptr<DedicatedOwner> owner) {
-  if (stopped_ || dedicated_count_ >= settings_.max_dedicated) return false;
-  ++dedicated_count_;
-  auto request = std::make_shared<DedicatedRequest>();
-  request->owner = std::move(owner);
-  asio::co_spawn(ex_, obtain_dedicated(std::move(request)), asio::detached);
-  return true;
-}
-
-void Pool::release_dedicated(const std::shared_ptr<Connection>& connection) {
-  if (connection) connection->close();
-}
-
-// One dedicated connection's whole life: dial (again after a failure, with backoff, not
-// while paused) until one is ready and handed over, or hold.timeout passes; then wait
-// until the owner's connection closes.
-asio::awaitable<void> Pool::obtain_dedicated(std::shared_ptr<DedicatedRequest> request) {
-  using clock = asio::steady_timer::clock_type;
-  const auto deadline = clock::now() + settings_.hold_timeout;
-  auto backoff = settings_.reconnect_min;
-  asio::steady_timer timer(ex_);
-  std::string why;
-  for (bool first = true;; first = false) {
-    if (stopped_) {
-      why = "redis-tether is stopping";
-      break;
-    }
-    if (request->owner.expired()) break;
-    if (!first && clock::now() >= deadline) {
-      why = no_upstream_reason();
-      break;
-    }
-    if (!paused_ && has_target(settings_.target)) {
-      auto conn =
-          std::make_shared<Connection>(ex_, settings_, metrics_, *this, next_id_++, generation_);
-      request->connection = conn;
-      dedicated_[conn.get()] = request;
-      co_await conn->run();  // until it closes: a failed dial, or the end of its use
-      dedicated_.erase(conn.get());
-      request->connection.reset();
-      if (request->handed) co_return;  // used and closed: counted down by on_lost
-      if (!conn->last_error().empty()) last_error_ = conn->last_error();
-    }
-    const auto left = deadline - clock::now();
-    timer.expires_after(std::max(std::min<clock::duration>(backoff, left), clock::duration{}));
-    error_code ec;
-    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    backoff = std::min(backoff * 2, settings_.reconnect_max);
-  }
-  --dedicated_count_;
-  if (why.empty()) co_return;
-  if (auto owner = request->owner.lock()) owner->dedicated_failed(why);
+  // Nothing more may reach the current master, not even inside a client's transaction,
+  // but what was written there still gets its real reply (during a planned failover the
+  // old master answers it): dedicated connections drain, then close. A transaction left
+  // open then ends in -EXECABORT; a client blocked past the pause waits until the
+  // failover abandons the old master (retarget(abandon) closes them).
+  end_dedicated(false);
 }
 
 void Pool::resume() {
@@ -183,6 +137,7 @@ void Pool::resume() {
   paused_ = false;
   spdlog::info("event=pool_resumed service={} upstream={}", settings_.service,
                target_text(settings_.target));
+  fill_warm();  // none was dialled during the pause
   flush_hold();
 }
 
@@ -195,8 +150,10 @@ void Pool::stop() {
   for (auto& c : draining_)
     c->close();
   for (auto& [conn, request] : dedicated_) {
-    if (request->connection) request->connection->close();
+    if (request->connection) request->connection->close();  // warm ones too
   }
+  warm_.clear();
+  warm_timer_.cancel();
   expire_timer_.cancel();
   expire_held(true);
 }
@@ -391,18 +348,7 @@ std::string Pool::no_upstream_reason() const {
 }
 
 void Pool::on_ready(Connection& c) {
-  if (auto it = dedicated_.find(&c); it != dedicated_.end()) {
-    auto request = it->second;
-    auto owner = request->owner.lock();
-    // Dialled before a retarget or a pause: not for the client (obtain_dedicated retries).
-    if (!owner || c.generation() != generation_ || paused_) {
-      c.close();
-      return;
-    }
-    request->handed = true;
-    owner->dedicated_ready(request->connection);
-    return;
-  }
+  if (dedicated_ready_event(c)) return;
   if (c.generation() != generation_) {
     c.drain();
     return;
@@ -422,14 +368,7 @@ void Pool::on_first_reply(Connection& c) {
 }
 
 void Pool::on_lost(Connection& c, std::vector<Unsent> unsent) {
-  if (auto it = dedicated_.find(&c); it != dedicated_.end()) {
-    if (!it->second->handed) return;
-    // Counted down now, before the owner may ask for another (at max_dedicated it must
-    // get one).
-    --dedicated_count_;
-    if (auto owner = it->second->owner.lock()) owner->dedicated_lost(c, std::move(unsent));
-    return;
-  }
+  if (dedicated_lost_event(c, unsent)) return;
   if (!c.last_error().empty()) last_error_ = c.last_error();
   if (c.generation() == generation_ && !stopped_) {
     if (c.refused() && feedback_.refused) feedback_.refused(settings_.target);

@@ -7,7 +7,8 @@ another client, or delivered out of order, is caught exactly; the INCR replies s
 client i's own range (SET key_i to (i + 1) * 10^7 first). Load is bounded: at most
 MAX_SECONDS per client, and the test stops it once the failover is over.
 
-- SENTINEL FAILOVER: not one error, every INCR reply exactly one more than the last;
+- SENTINEL FAILOVER: not one error, every INCR reply exactly one more than the last, in
+  both pool modes;
 - SIGKILL of the master: errors only -OUTCOMEUNKNOWN for commands in flight at the kill;
   every other reply is the right one for its client and position.
 """
@@ -141,9 +142,11 @@ def run_failover(topo, proxy, fault):
     return load
 
 
-def test_planned_failover_under_pipelined_load(make_topology, make_proxy):  # noqa: F811
+@pytest.mark.parametrize("mode", ["shared", "session"])
+def test_planned_failover_under_pipelined_load(make_topology, make_proxy, mode):  # noqa: F811
     topo = make_topology()
-    proxy = make_proxy(topo)
+    # Session mode: each client's own connection drains at the pause, is replaced after.
+    proxy = make_proxy(topo, pool={"mode": mode})
     load = run_failover(topo, proxy, lambda old: topo.planned_failover(sentinel=1))
     assert not load.errors, load.errors[:5]
     assert load.jumps == 0

@@ -32,9 +32,11 @@ def wait_blocked(node, n=1):
     wait_until(blocked, 10, what=f"{n} blocked client(s) on {node.name}")
 
 
-def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy):  # noqa: F811
+@pytest.mark.parametrize("mode", ["shared", "session"])
+def test_transaction_watch_and_blpop_across_a_failover(make_topology, make_proxy,  # noqa: F811
+                                                       mode):
     topo = make_topology()
-    proxy = make_proxy(topo)
+    proxy = make_proxy(topo, pool={"mode": mode})
     with RespClient(proxy.address, timeout=30) as txn, \
             RespClient(proxy.address, timeout=30) as watcher, \
             RespClient(proxy.address, timeout=30) as blocked:

@@ -44,7 +44,9 @@ def sentinels_in_status(proxy):
 def test_reload_applies_without_dropping_a_client(make_topology, make_proxy):  # noqa: F811
     topo = make_topology()
     proxy = make_proxy(topo, pool={"size": 2})
-    harness.wait_until(lambda: ready_connections(proxy) == 2, 10, what="2 ready connections")
+    # Ready connections: pool.size shared ones and 2 warm dedicated ones (the default
+    # pool.dedicated_warm).
+    harness.wait_until(lambda: ready_connections(proxy) == 4, 10, what="4 ready connections")
     rec = start_recorder(proxy)
     addrs = [f"{h}:{p}" for h, p in topo.sentinel_addresses]
 
@@ -54,7 +56,7 @@ def test_reload_applies_without_dropping_a_client(make_topology, make_proxy):  #
                                    "hold": {"timeout": "12s"}}}
     proxy.write_config()
     hup_and_wait(proxy, "reloaded")
-    harness.wait_until(lambda: ready_connections(proxy) == 4, 10, what="4 ready connections")
+    harness.wait_until(lambda: ready_connections(proxy) == 6, 10, what="6 ready connections")
     # The dropped Sentinel's link closes; SENTINEL SENTINELS from the other two may teach
     # it again (it is still their peer), which is discovery doing its job.
     assert "dropped=1" in proxy.log().split("event=watcher_reconfigured", 1)[1].split("\n")[0]
@@ -74,7 +76,7 @@ def test_reload_applies_without_dropping_a_client(make_topology, make_proxy):  #
     log = proxy.log()
     assert "no_such_key: unknown key" in log and "event=reload_failed" in log
     time.sleep(0.5)
-    assert ready_connections(proxy) == 4
+    assert ready_connections(proxy) == 6
     with RespClient(proxy.address) as a, RespClient(proxy.address) as b:
         a.command("PING")
         b.command("PING")

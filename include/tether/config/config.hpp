@@ -39,6 +39,9 @@ struct PoolOptions {
   // service per worker and database in use, in use or being dialled; past it:
   // -DEDICATEDFULL.
   std::size_t max_dedicated = 64;
+  // Dedicated connections kept ready and idle per service per worker and database in
+  // use, so that a client needing one does not wait for a dial; 0: none.
+  std::size_t dedicated_warm = 2;
   // Databases a client may SELECT (0 .. databases-1); each one in use gets its own pool
   // (pool.size connections per worker). Redis's default `databases` is 16.
   std::uint32_t databases = 16;

@@ -79,6 +79,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Ready and not draining: may take new commands.
   bool accepting() const { return state_ == State::ready && !draining_ && !refused_ && !closing_; }
+  // For a connection with nothing owed (e.g. idle since its handshake): false when the
+  // server has closed it, or sent something unasked, though the read loop has not seen it
+  // yet. One non-blocking peek at the socket.
+  bool peer_open();
   bool ready() const { return state_ == State::ready; }
 
   // Appends one complete request. Precondition: accepting().

@@ -1,4 +1,5 @@
-// Pool: one service's shared upstream connections on one worker, and the hold.
+// Pool: one service's shared upstream connections on one worker, the hold, and the
+// clients' dedicated connections with a warm set kept ready for them.
 //
 //   dispatch(sink, slot, bytes)
 //     ├─ a connection is accepting ──► Connection::enqueue (the client's own connection
@@ -6,13 +7,23 @@
 //     └─ none is ─────────────────────► hold_ (in order, bounded by hold.timeout and
 //                                        hold.max_bytes) ──► flushed when one is ready
 //
+//   request_dedicated(owner) ──(next turn: obtain_dedicated)
+//     ├─ a warm one is ready ──► handed to the owner ──► fill_warm() dials its replacement
+//     └─ none is ──────────────► dialled for the owner (not while paused, with backoff,
+//                                 until hold.timeout) ──► handed to the owner
+//   warm_: up to dedicated_warm idle connections (dialled, ROLE master) to the current
+//   target; one that dies idle is re-dialled after reconnect_min .. reconnect_max.
+//
 // Pausing: pause() holds every new command even while connections are ready (the
 // failover has begun and nothing may reach the old master); resume() or retarget() ends
-// it.
+// it. Dedicated connections in use drain (Connection::drain: nothing new is written,
+// replies owed still arrive, then they close and their owners ask again); no warm one is
+// handed out and none is dialled until the pause ends.
 //
 // Retargeting: retarget(endpoint) bumps the generation. Connections of older
 // generations take no new work and drain (replies still owed are delivered); new ones
-// dial the new target. Commands arriving in between are held.
+// dial the new target. Commands arriving in between are held. Warm connections belong to
+// the old target: they close, and new ones are dialled to the new target.
 //
 // Threading: lives on one worker's io_context; no locks.
 #pragma once
@@ -87,8 +98,10 @@ class Pool final : public ConnectionEvents {
   void retarget(const util::Endpoint& target, RetargetMode mode = RetargetMode::drain,
                 std::optional<FailoverTimer> timer = std::nullopt);
   // Stops giving new commands to the current connections (a failover has begun): they
-  // are held, bounded as usual, while commands already in flight complete. resume()
-  // releases them to the current target; retarget() to the new one.
+  // are held, bounded as usual, while commands already in flight complete. Dedicated
+  // connections in use drain the same way: what was written is answered, then they close
+  // (DedicatedOwner::dedicated_lost) and their owners get new ones once the pause ends.
+  // resume() releases the held commands to the current target; retarget() to the new one.
   void pause(std::string reason);
   void resume();
   // What the pool learns about its current target that the Sentinel watcher wants to
@@ -107,14 +120,18 @@ class Pool final : public ConnectionEvents {
   void stop();
 
   // Dedicated connections: for one client's own state (MULTI ... EXEC, WATCH, a
-  // blocking command, subscriptions in relay mode). Dialled to the current target, not
-  // while paused, confirmed with ROLE, handed over through `owner` (held weakly). A
-  // retarget(abandon) closes the ones in use. False, and nothing is called, when
-  // settings.max_dedicated are in use or on their way.
+  // blocking command, subscriptions in relay mode). A ready warm one if there is one,
+  // else one dialled to the current target; never while paused; confirmed with ROLE;
+  // handed over through `owner` (held weakly), never from within this call. A pause
+  // drains the ones in use, a retarget(abandon) closes them. False, and nothing is
+  // called, when settings.max_dedicated are in use or on their way (warm ones do not
+  // count until handed over).
   bool request_dedicated(std::weak_ptr<DedicatedOwner> owner);
   // The owner is done with it: closed (its state was the client's), not reused.
   void release_dedicated(const std::shared_ptr<Connection>& connection);
   std::size_t dedicated_in_use() const { return dedicated_count_; }
+  // Warm connections ready to be handed over (dialled, ROLE master, idle).
+  std::size_t dedicated_warm_ready() const;
   const PoolSettings& settings() const { return settings_; }
 
   // Sends or holds one complete request for `sink`. The reply arrives through
@@ -146,9 +163,21 @@ class Pool final : public ConnectionEvents {
     std::weak_ptr<DedicatedOwner> owner;
     std::shared_ptr<Connection> connection;  // the current attempt, then the owner's
     bool handed = false;
+    bool warm = false;  // a warm_ entry: no owner yet
   };
   asio::awaitable<void> obtain_dedicated(std::shared_ptr<DedicatedRequest> request);
-  void close_dedicated();
+  // Ends the dedicated connections in use: drained (a pause) or closed at once (abandon).
+  void end_dedicated(bool at_once);
+  // Dedicated-connection halves of on_ready / on_lost; false when `c` is not one.
+  bool dedicated_ready_event(Connection& c);
+  bool dedicated_lost_event(Connection& c, std::vector<Unsent>& unsent);
+  // The warm set (pool_dedicated.cpp).
+  std::size_t warm_wanted() const;
+  bool hand_over_warm(const std::shared_ptr<DedicatedRequest>& request);
+  void fill_warm();
+  void close_warm(std::size_t keep);
+  void refill_warm_later();
+  asio::awaitable<void> run_warm(std::shared_ptr<DedicatedRequest> entry);
   void spawn_maintain(std::size_t index);
   asio::awaitable<void> maintain(std::size_t index, std::uint64_t generation);
   asio::awaitable<void> expire_loop();
@@ -161,6 +190,8 @@ class Pool final : public ConnectionEvents {
   void expire_held(bool all);
   void update_hold_gauges();
   std::string no_upstream_reason() const;
+  // False in Sentinel mode until the first master is known.
+  bool targeted() const { return !settings_.target.host.empty() || !settings_.target.path.empty(); }
 
   asio::any_io_executor ex_;
   PoolSettings settings_;
@@ -185,7 +216,13 @@ class Pool final : public ConnectionEvents {
   Feedback feedback_;
   // Dedicated connections being dialled or in use, by connection.
   std::map<const Connection*, std::shared_ptr<DedicatedRequest>> dedicated_;
-  std::size_t dedicated_count_ = 0;              // requests alive (dialling, waiting or in use)
+  std::size_t dedicated_count_ = 0;  // requests alive (dialling, waiting or in use)
+  // Warm connections of the current generation, dialling or ready, not yet handed over.
+  std::vector<std::shared_ptr<DedicatedRequest>> warm_;
+  // Re-dials warm connections that died idle or failed to dial, after warm_backoff_.
+  asio::steady_timer warm_timer_;
+  bool warm_timer_armed_ = false;
+  std::chrono::milliseconds warm_backoff_;
   std::optional<FailoverTimer> failover_timer_;  // until the new target's first reply
 };
 

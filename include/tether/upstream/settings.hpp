@@ -25,6 +25,11 @@ struct PoolSettings {
   // Dedicated connections (MULTI ... EXEC, WATCH, blocking commands) in use or being
   // dialled at once, per worker; past it a client gets -DEDICATEDFULL.
   std::size_t max_dedicated = 64;
+  // Dedicated connections kept dialled, confirmed master and idle, so that a client that
+  // needs one gets it without waiting for a dial and handshake; 0: none. Not counted in
+  // max_dedicated until handed over, and never more than max_dedicated (there would be
+  // nobody to hand the extra ones to).
+  std::size_t dedicated_warm = 2;
   // The database this pool's connections SELECT in their handshake (0: none sent).
   std::uint32_t database = 0;
   // Databases a client may SELECT (0 .. databases-1), one pool each once used; Redis's

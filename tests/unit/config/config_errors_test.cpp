@@ -148,6 +148,8 @@ TEST_CASE("bad scalar values") {
       {"pool", "size", "1.5", "expected a whole number"},
       {"pool", "databases", "0", "must be from 1 to 1024, got 0"},
       {"pool", "databases", "1025", "must be from 1 to 1024, got 1025"},
+      {"pool", "dedicated_warm", "1025", "must be from 0 to 1024, got 1025"},
+      {"pool", "dedicated_warm", "-1", "must not be negative, got '-1'"},
       {"pool", "size", "99999999999999999999", "expected a whole number"},
       {"pool", "connect_timeout", "0", "must be greater than zero"},
       {"pool", "connect_timeout", "-1s", "must not be negative"},
@@ -174,6 +176,26 @@ TEST_CASE("bad scalar values") {
     REQUIRE(result.errors.size() == 1);
     require_error(result, std::string("services[0].") + c.section + "." + c.key, 6, c.words);
   }
+}
+
+TEST_CASE("pool.dedicated_warm must not exceed pool.max_dedicated when set") {
+  auto over =
+      load(std::string(kMinimal) + "    pool:\n      max_dedicated: 3\n      dedicated_warm: 4\n");
+  INFO(dump(over));
+  REQUIRE(over.errors.size() == 1);
+  require_error(over, "services[0].pool.dedicated_warm", 7,
+                "dedicated_warm (4) must not exceed max_dedicated (3)");
+  auto equal =
+      load(std::string(kMinimal) + "    pool:\n      max_dedicated: 3\n      dedicated_warm: 3\n");
+  INFO(dump(equal));
+  REQUIRE(equal.config);
+  CHECK(equal.config->services[0].pool.dedicated_warm == 3);
+  // Left at its default (2), it does not make a smaller max_dedicated an error: the pool
+  // then keeps only max_dedicated warm.
+  auto unset = load(std::string(kMinimal) + "    pool:\n      max_dedicated: 0\n");
+  INFO(dump(unset));
+  REQUIRE(unset.config);
+  CHECK(unset.config->services[0].pool.dedicated_warm == 2);
 }
 
 TEST_CASE("top-level values") {

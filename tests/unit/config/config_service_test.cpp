@@ -316,7 +316,7 @@ TEST_CASE("passwords and password files from the environment: ${NAME}") {
   ::unsetenv("TETHER_TEST_EMPTY");
 }
 
-TEST_CASE("deny_commands: a list of names; [] denies none; other shapes are errors") {
+TEST_CASE("deny_commands: a list of names, [] denies none, other shapes are errors") {
   auto empty = load(with_auth("    deny_commands: []\n"));
   INFO(dump(empty));
   REQUIRE(empty.config);

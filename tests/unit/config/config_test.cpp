@@ -42,6 +42,7 @@ TEST_CASE("a minimal file gets every default") {
   CHECK(s.pool.reconnect_min == 50ms);
   CHECK(s.pool.reconnect_max == 1s);
   CHECK(s.pool.max_dedicated == 64);
+  CHECK(s.pool.dedicated_warm == 2);
   CHECK(s.pool.databases == 16);
   CHECK(s.deny_commands ==
         std::vector<std::string>{"SHUTDOWN", "REPLICAOF", "SLAVEOF", "FAILOVER"});
@@ -79,6 +80,7 @@ services:
       reconnect_min: 10ms
       reconnect_max: 2m
       max_dedicated: 3
+      dedicated_warm: 1
       databases: 32
     hold:
       timeout: 0
@@ -116,6 +118,7 @@ services:
   CHECK(s.pool.reconnect_min == 10ms);
   CHECK(s.pool.reconnect_max == 2min);
   CHECK(s.pool.max_dedicated == 3);
+  CHECK(s.pool.dedicated_warm == 1);
   CHECK(s.pool.databases == 32);
   CHECK(s.deny_commands == std::vector<std::string>{"FLUSHALL", "KEYS"});
   CHECK(s.hold.timeout == 0ms);
@@ -259,6 +262,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
   CHECK(s.pool.reconnect_min == d.pool.reconnect_min);
   CHECK(s.pool.reconnect_max == d.pool.reconnect_max);
   CHECK(s.pool.max_dedicated == d.pool.max_dedicated);
+  CHECK(s.pool.dedicated_warm == d.pool.dedicated_warm);
   CHECK(s.pool.databases == d.pool.databases);
   CHECK(s.hold.timeout == d.hold.timeout);
   CHECK(s.hold.max_bytes == d.hold.max_bytes);
@@ -304,6 +308,7 @@ TEST_CASE("the annotated example is valid and shows every default") {
                           "reconnect_min:",
                           "reconnect_max:",
                           "max_dedicated:",
+                          "dedicated_warm:",
                           "databases:",
                           "deny_commands:",
                           "hold:",

@@ -94,7 +94,7 @@ TEST_CASE("session mode: after a retarget the client's state is replayed on the 
   CHECK(direct(old_master.port(), "GET k", 2) == "old");
 }
 
-TEST_CASE("session mode: RESET forwarded; the connection is logged in again, database 0") {
+TEST_CASE("session mode: RESET forwarded, the connection is logged in again, database 0") {
   RedisProcess redis(free_port(), {"--requirepass", "s3cret"});
   SessionMode f(redis.port(), [](tether::upstream::PoolSettings& s) { s.password = "s3cret"; });
   f.open();
@@ -205,7 +205,7 @@ TEST_CASE("monitor: the feed goes out in order with replies, and survives a lost
   CHECK_FALSE(f.closed);
 }
 
-TEST_CASE("monitor: refused inside MULTI (EXEC fails); a subscriber gets Redis's refusal") {
+TEST_CASE("monitor: refused inside MULTI (EXEC fails), a subscriber gets Redis's refusal") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
@@ -249,7 +249,7 @@ TEST_CASE("tracking: RESP3 invalidations reach the client, and tracking survives
   CHECK(f.receive(1 << 16, nullptr, 300ms).empty());
 }
 
-TEST_CASE("tracking: REDIRECT is refused; RESP2 BCAST on and off as in Redis") {
+TEST_CASE("tracking: REDIRECT is refused, RESP2 BCAST on and off as in Redis") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();

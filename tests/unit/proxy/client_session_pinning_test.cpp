@@ -43,7 +43,7 @@ TEST_CASE("pinning: WATCH sees another client's write and EXEC fails") {
   CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
 }
 
-TEST_CASE("pinning: a blocking command waits on its own connection; others go on") {
+TEST_CASE("pinning: a blocking command waits on its own connection, others go on") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
@@ -101,23 +101,53 @@ TEST_CASE("pinning: refused by a demoted master inside a WATCH: the rest never r
   CHECK_FALSE(f.closed);
 }
 
-TEST_CASE("pinning: a blocked command and the one behind it are both answered at a pause") {
+TEST_CASE("pinning: a blocked command waits out a pause, abandoning the master answers it") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();
   f.send("BLPOP q 5\r\nPING\r\n");
   CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
   f.pump(50ms);
+  // A pause drains the dedicated connection: what was written may still be answered.
   f.pool->pause("failover of test in progress");
   f.pump(100ms);
-  f.pool->resume();
-  // BLPOP was written: its outcome is unknown. PING was written too or is sent again:
-  // either way both get an answer, none hangs.
-  auto got = f.receive(1000, nullptr, 3s);
+  CHECK(f.receive(1, nullptr, 50ms).empty());
+  // The failover abandons the old master: the connection closes at once. BLPOP was
+  // written: its outcome is unknown. PING was written too or is sent again: either way
+  // both get an answer, none hangs.
+  f.pool->retarget(*tether::util::parse_endpoint("127.0.0.1:" + std::to_string(redis.port())),
+                   tether::upstream::Pool::RetargetMode::abandon);
+  auto got = f.receive(1000, nullptr, 1s);
   CHECK(got.starts_with("-OUTCOMEUNKNOWN "));
   CHECK((got.ends_with("+PONG\r\n") || got.find("-OUTCOMEUNKNOWN ", 5) != std::string::npos));
   f.send("PING\r\n");
   CHECK(f.receive(7) == "+PONG\r\n");
+}
+
+TEST_CASE("pinning: at a pause, commands in flight get their real replies, later ones wait") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  CHECK(direct(redis.port(), "SET k v") == "OK");
+  f.send("BLPOP q 0.3\r\nGET k\r\n");
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.pump(50ms);
+  f.pool->pause("failover of test in progress");
+  // Both were written before the pause: the old master answers them, as Redis would.
+  const std::string want = "*-1\r\n$1\r\nv\r\n";
+  CHECK(f.receive(want.size()) == want);
+  // Then the drained connection closes and is not replaced while the pause lasts.
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
+  f.send("BLPOP q 0.1\r\n");
+  f.pump(50ms);
+  CHECK(f.receive(1, nullptr, 150ms).empty());
+  CHECK(direct(redis.port(), "INFO commandstats").find("cmdstat_blpop:calls=1,") !=
+        std::string::npos);
+  f.pool->resume();
+  CHECK(f.receive(5) == "*-1\r\n");
+  CHECK(direct(redis.port(), "INFO commandstats").find("cmdstat_blpop:calls=2,") !=
+        std::string::npos);
+  CHECK_FALSE(f.closed);
 }
 
 TEST_CASE("pinning: a transaction whose connection is lost ends in EXECABORT, none of it ran") {

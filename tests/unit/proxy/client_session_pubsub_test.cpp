@@ -215,7 +215,7 @@ TEST_CASE("pubsub: RESET of a RESP3 subscriber ends its subscriptions and RESP3"
   CHECK(numsub(redis.port(), "a") == "0");
 }
 
-TEST_CASE("pubsub: a RESP3 subscriber leaves relay mode; state commands refused meanwhile") {
+TEST_CASE("pubsub: a RESP3 subscriber leaves relay mode, state commands refused meanwhile") {
   RedisProcess redis;
   Fixture f(redis.port());
   f.open();

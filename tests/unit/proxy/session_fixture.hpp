@@ -21,8 +21,10 @@ using namespace std::chrono_literals;
 
 // One session on one end of a socketpair; the test plays the client on the other end.
 struct SessionFixture {
-  tether::asio::io_context io;
+  // Declared first so that it outlives the io_context: handlers and coroutine frames the
+  // io_context destroys (a test that failed before stopping its pool) still update it.
   tether::metrics::Metrics metrics{{"test"}};
+  tether::asio::io_context io;
   tether::proxy::ListenerSettings settings;
   std::unique_ptr<tether::upstream::ServicePools> pools;
   tether::upstream::Pool* pool = nullptr;  // database 0's

@@ -4,73 +4,18 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "pool_fixture.hpp"
 #include "redis_direct.hpp"
 #include "redis_process.hpp"
 #include "tether/resp/value.hpp"
 
 using namespace std::chrono_literals;
-using tether::asio::io_context;
+using tether::testing::Collector;
 using tether::testing::direct;
 using tether::testing::RedisProcess;
 using tether::upstream::Pool;
 using tether::upstream::PoolSettings;
-
-namespace {
-
-struct Collector : tether::upstream::ReplySink {
-  std::map<std::uint64_t, std::string> replies;
-  void deliver(std::uint64_t slot, std::string_view reply) override {
-    replies[slot] = std::string(reply);
-  }
-};
-
-struct Fixture {
-  io_context io;
-  tether::metrics::Metrics metrics{{"test"}};
-  std::shared_ptr<Collector> sink = std::make_shared<Collector>();
-  std::uint64_t next_slot = 0;
-
-  PoolSettings settings(std::uint16_t port) {
-    PoolSettings s;
-    s.service = "test";
-    s.target = *tether::util::parse_endpoint("127.0.0.1:" + std::to_string(port));
-    s.size = 2;
-    s.reconnect_min = 20ms;
-    s.reconnect_max = 100ms;
-    s.hold_timeout = 5s;
-    return s;
-  }
-
-  // Runs the io_context until `done` holds or `limit` passes; returns done().
-  template <typename F>
-  bool run_until(F done, std::chrono::milliseconds limit = 5s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-      io.restart();
-      io.run_for(5ms);
-    }
-    return done();
-  }
-
-  std::uint64_t send(Pool& pool, std::initializer_list<std::string_view> args) {
-    auto slot = next_slot++;
-    pool.dispatch(sink, slot, tether::resp::encode_command(args));
-    return slot;
-  }
-
-  std::string reply(std::uint64_t slot) {
-    run_until([&] { return sink->replies.count(slot) > 0; });
-    return sink->replies.count(slot) ? sink->replies[slot] : "<no reply>";
-  }
-
-  void finish(Pool& pool) {
-    pool.stop();
-    io.restart();
-    io.run_for(200ms);
-  }
-};
-
-}  // namespace
+using Fixture = tether::testing::PoolFixture;
 
 TEST_CASE("pool forwards commands and delivers each reply to its slot") {
   RedisProcess redis;
@@ -233,7 +178,7 @@ TEST_CASE("upstream authentication: password, ACL user, and a wrong password") {
   }
 }
 
-TEST_CASE("pause holds new commands off the current master; retarget sends them elsewhere") {
+TEST_CASE("pause holds new commands off the current master, retarget sends them elsewhere") {
   RedisProcess old_master;
   RedisProcess new_master;
   Fixture f;
