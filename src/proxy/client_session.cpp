@@ -50,9 +50,6 @@ bool tracking_family(std::string_view sub) {
   return sub == "TRACKING" || sub == "CACHING" || sub == "GETREDIR" || sub == "TRACKINGINFO";
 }
 
-// What Redis pushes at FLUSHALL to a RESP3 client that tracks keys: forget them all.
-constexpr std::string_view kInvalidateAll = ">2\r\n$10\r\ninvalidate\r\n_\r\n";
-
 // CLIENT ID: unique per client in the process, from 1, across workers.
 std::atomic<std::uint64_t> next_client_id{1};
 
@@ -280,6 +277,7 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
   // A subscriber's commands go to its relay-mode connection, in order (QUIT is answered
   // here; commands the proxy refuses stay refused).
   if (cls == resp::CommandClass::pubsub || (relay_ && relays(cls, name()))) {
+    if (name() == "RESET") reset_client_state();  // before its slot opens (CLIENT REPLY)
     return route_relay(bytes, request, name());
   }
   // While pinned (or waiting for the dedicated connection, or with a transaction whose
@@ -300,6 +298,7 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
       // MONITOR: a feed on a dedicated connection in relay mode (client_session_pubsub.cpp;
       // a RESP2 subscriber gets Redis's refusal there). Not inside MULTI.
       if (name() == "MONITOR") {
+        if (monitor_) return false;  // Redis answers a repeated MONITOR with nothing
         if (pin_broken_) return route_pinned(bytes, name());
         if (!in_multi_) return route_relay(bytes, request, name());
         refuse(resp::ErrorCode::not_supported, resp::monitor_in_transaction_error());
@@ -358,11 +357,10 @@ bool ClientSession::answer_local(std::string_view bytes, const resp::Request& re
     // A dedicated connection (or a transaction whose connection was lost) ends its state
     // on Redis too, in order with the commands before it.
     if (pin_requested_ || pin_broken_) return forward_reset(bytes);
-    client_name_.clear();
-    db_ = 0;
+    reset_client_state();
     watching_ = false;  // a WATCH lost with its connection ends here too
     watch_lost_ = false;
-    end_reply_off();
+    multi_refused_ = false;
     reset_auth_and_protocol();
     reply_local("+RESET\r\n");
     return false;
@@ -450,7 +448,9 @@ bool ClientSession::route_pinned(std::string_view bytes, std::string_view name) 
                         watching_,
                         resp3_,
                         !exec_abort && watch_lost_ && in_multi_ && name == "EXEC",
-                        exec_abort};
+                        exec_abort,
+                        tracking_,
+                        session_ ? client_name_ : std::string()};
   if (!pin_requested_) {
     if (!pool().request_dedicated(weak_from_this())) {
       metrics_.limit_hit(metrics::Limit::max_dedicated);
@@ -497,12 +497,7 @@ void ClientSession::track_pinned_state(std::string_view name) {
 // does every command up to it; DISCARD and RESET end the transaction as Redis answers them.
 void ClientSession::answer_broken_transaction(std::uint64_t slot, std::string_view name) {
   const bool ends = name == "EXEC" || name == "DISCARD" || name == "RESET";
-  if (name == "RESET") {
-    db_ = 0;
-    client_name_.clear();
-    end_reply_off();
-    parked_[slot - head_slot_].silent = silence_;  // opened before RESET took effect
-    reset_auth_and_protocol();
+  if (name == "RESET") {  // its effect on the client was applied when it was routed
     deliver(slot, "+RESET\r\n");
   } else if (name == "DISCARD") {
     deliver(slot, "+OK\r\n");  // what Redis answers; nothing was left to discard
@@ -535,7 +530,7 @@ void ClientSession::flush_pinned() {
     // (Not inside MULTI: queued there, it would add an element to EXEC's reply; Redis
     // answers WAIT in a transaction at once anyway.)
     if ((c.name == "WAIT" || c.name == "WAITAOF") && !c.multi_before) send_unanswered(kWaitMark);
-    if (!c.multi_before) align_pinned_name();
+    if (!c.multi_before) align_pinned_name(c);
     // DISCARD ends the transaction on the connection without running it; the client gets
     // what Redis answers for an EXEC whose watched keys changed (or that had an error).
     static const std::string discard = "*1\r\n$7\r\nDISCARD\r\n";
@@ -551,19 +546,24 @@ void ClientSession::flush_pinned() {
 
 void ClientSession::maybe_unpin() {
   // A connection that is closing is not released: dedicated_lost() settles what it owes.
-  if (!pinned_ || in_multi_ || watching_ || !tracking_.empty() || !pin_queue_.empty() ||
-      pinned_->inflight() > 0 || !pinned_->accepting()) {
+  if (!pinned_ || in_multi_ || watching_ || !pin_queue_.empty() || pinned_->inflight() > 0 ||
+      !pinned_->accepting()) {
     return;
   }
   if (relay_) {  // a subscriber: until its last subscription's confirmation
     if (subs_.count() > 0 || monitor_ || !relay_queue_.empty() || !relay_sent_.empty()) return;
     relay_ = false;  // a RESP3 client too: its next command gets a new connection in RESP3
     confirmed_.clear();
-  } else if (resp3_ || session_) {
-    return;  // a RESP3 client keeps its dedicated connection, a session-mode one too
+    // Keys it tracked were read on this connection: their invalidations go with it.
+    if (tracking_ && resp3_) emit_unsolicited(kInvalidateAll);
+    if (closed_) return;
+  } else if (resp3_ || session_ || tracking_) {
+    return;  // kept: a RESP3 client, a session-mode one, one that tracks keys
   }
   pool().release_dedicated(std::exchange(pinned_, nullptr));
   pin_requested_ = false;
+  // Session mode: the next connection is on its way (the state is replayed there).
+  if (session_ && pool().request_dedicated(weak_from_this())) pin_requested_ = true;
 }
 
 void ClientSession::dedicated_ready(std::shared_ptr<upstream::Connection> connection) {
@@ -602,7 +602,7 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
   pin_requested_ = false;
   // Invalidations the lost connection would have sent are gone: the client forgets every
   // key it tracked (its CLIENT TRACKING is sent again on the next connection).
-  if (!tracking_.empty() && resp3_) emit_unsolicited(kInvalidateAll);
+  if (tracking_ && resp3_) emit_unsolicited(kInvalidateAll);
   if (closed_) return;
   // Commands that never reached it go first, then those still queued: none of them ran.
   std::deque<PinnedCommand> waiting;
@@ -617,9 +617,11 @@ void ClientSession::dedicated_lost(upstream::Connection& connection,
     }
     const auto before = written_before_[u.slot];
     written_before_.erase(u.slot);
-    waiting.push_back({u.slot, std::move(u.bytes),
-                       before.exec_nil ? std::string("EXEC") : std::string(name), before.multi,
-                       before.watch, before.resp3, before.exec_nil, before.exec_abort});
+    waiting.push_back(
+        {u.slot, std::move(u.bytes),
+         before.exec_nil || before.exec_abort ? std::string("EXEC") : std::string(name),
+         before.multi, before.watch, before.resp3, before.exec_nil, before.exec_abort, tracking_,
+         session_ ? client_name_ : std::string()});
   }
   written_before_.clear();  // the rest were answered -OUTCOMEUNKNOWN
   for (auto& c : pin_queue_)
@@ -741,9 +743,16 @@ void ClientSession::deliver(std::uint64_t slot, std::string_view reply) {
     }
   }
   if (!db_changes_.empty()) apply_db_change(slot, reply);
-  if (tracking_slot_ && *tracking_slot_ == slot) {
-    tracking_slot_.reset();
-    if (!reply.empty() && reply[0] == '-') tracking_.clear();  // refused: not tracking
+  if (!tracking_changes_.empty()) {
+    const auto it = tracking_changes_.find(slot);
+    if (it != tracking_changes_.end()) {
+      // Refused (a bad option, a mode switch): the state before it stands, unless a later
+      // CLIENT TRACKING changed it since.
+      if (!reply.empty() && reply[0] == '-' && tracking_ == it->second.second) {
+        tracking_ = it->second.first;
+      }
+      tracking_changes_.erase(it);
+    }
   }
   if (reader_parked_ && pool_outstanding_ == 0 && !paused()) {
     reader_parked_ = false;  // commands after a SELECT may go on

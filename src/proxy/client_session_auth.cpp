@@ -131,29 +131,36 @@ void ClientSession::send_unanswered(std::string_view bytes) {
   pinned_->enqueue(discard_, 0, bytes);
 }
 
-bool ClientSession::forward_reset(std::string_view bytes) {
-  // The client's own state ends now, as Redis ends it; the connection's where RESET runs,
-  // after the commands before it (a SELECT still in flight no longer moves the client).
+void ClientSession::reset_client_state() {
   client_name_.clear();
-  tracking_.clear();  // RESET turns tracking off on Redis too
-  tracking_slot_.reset();
+  tracking_.reset();  // RESET turns tracking off on Redis too
+  tracking_changes_.clear();
   db_ = 0;
-  db_changes_.clear();
+  db_changes_.clear();  // a SELECT still in flight no longer moves the client
   select_in_multi_.reset();
   end_reply_off();
+}
+
+bool ClientSession::forward_reset(std::string_view bytes) {
+  // The client's own state ends now, as Redis ends it; the connection's where RESET runs,
+  // after the commands before it.
+  reset_client_state();
   const bool sent = route_pinned(bytes, "RESET");
   reset_auth_and_protocol();
   return sent;
 }
 
+std::string ClientSession::upstream_auth() const {
+  const auto& s = pools_.settings();
+  if (s.password.empty()) return {};
+  return s.username.empty() ? resp::encode_command({"AUTH", s.password})
+                            : resp::encode_command({"AUTH", s.username, s.password});
+}
+
 void ClientSession::after_pinned_reset() {
   // RESET logged the connection out (as the default user): it logs in again as in its
-  // handshake. Database 0 and RESP2 are what the client has now too.
-  const auto& s = pool().settings();
-  if (!s.password.empty()) {
-    send_unanswered(s.username.empty() ? resp::encode_command({"AUTH", s.password})
-                                       : resp::encode_command({"AUTH", s.username, s.password}));
-  }
+  // handshake. Database 0, RESP2, no tracking are what the client has now too.
+  if (const auto auth = upstream_auth(); !auth.empty()) send_unanswered(auth);
   pinned_resp3_ = false;
   pinned_name_.clear();
 }
@@ -180,31 +187,31 @@ bool ClientSession::route_tracking(std::string_view bytes, const resp::Request& 
       }
     }
     if (args.size() > 1 && (is(args[1], "ON") || is(args[1], "OFF"))) {
-      tracking_slot_ = next_slot_;
-      if (is(args[1], "ON")) {
-        tracking_.assign(bytes);
-      } else {
-        tracking_.clear();
-      }
+      // Routed with the state before it (what a new connection is given), then changed.
+      auto before = tracking_;
+      if (!route_pinned(bytes, "CLIENT")) return false;
+      tracking_ = is(args[1], "ON") ? std::make_shared<const std::string>(bytes) : nullptr;
+      tracking_changes_[next_slot_ - 1] = {std::move(before), tracking_};
+      return true;
     }
   }
   return route_pinned(bytes, "CLIENT");
 }
 
 void ClientSession::align_pinned_tracking(const PinnedCommand& command) {
-  if (tracking_.empty() || pinned_tracking_) return;
-  pinned_tracking_ = true;
-  if (command.bytes != tracking_) send_unanswered(tracking_);  // a replacement connection
+  if (pinned_tracking_) return;
+  pinned_tracking_ = true;  // from now on the client's own commands change it
+  if (command.tracking_before) send_unanswered(*command.tracking_before);
 }
 
 void ClientSession::pushed(std::string_view frame) {
   if (!closed_) emit_unsolicited(frame);
 }
 
-void ClientSession::align_pinned_name() {
-  if (!session_ || pinned_name_ == client_name_) return;
-  send_unanswered(resp::encode_command({"CLIENT", "SETNAME", client_name_}));
-  pinned_name_ = client_name_;
+void ClientSession::align_pinned_name(const PinnedCommand& command) {
+  if (!session_ || pinned_name_ == command.name_before) return;
+  send_unanswered(resp::encode_command({"CLIENT", "SETNAME", command.name_before}));
+  pinned_name_ = command.name_before;
 }
 
 void ClientSession::align_pinned_protocol(const PinnedCommand& command) {

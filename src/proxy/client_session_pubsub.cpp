@@ -77,12 +77,19 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
   r.slot = slot;
   r.bytes.assign(bytes);
   Subscriptions after = subs_;
+  std::optional<Relayed> login;  // after a forwarded RESET
   if (name == "RESET" && monitor_) {
-    // Only Redis's RESET ends MONITOR: forwarded (it logs the connection out, which is
-    // then released), its +RESET swallowed and answered here.
+    // Only Redis's RESET ends MONITOR: forwarded, its +RESET swallowed and answered here;
+    // the connection logs in again (AUTH, unanswered) for the commands pipelined after it
+    // until it is released.
     r.reset = true;
     r.expected = 1;
     after.clear();
+    if (auto auth = upstream_auth(); !auth.empty()) {
+      login.emplace();
+      login->bytes = std::move(auth);
+      login->plain = true;
+    }
   } else if (name == "RESET") {
     // Redis's RESET ends every subscription; forwarded as such it would also log the
     // connection out. Sent as the three UNSUBSCRIBEs, whose confirmations are swallowed.
@@ -103,6 +110,7 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
   } else if (auto command = Subscriptions::command(name)) {
     if (in_multi_) {  // Redis 7.0 would queue it; its EXEC would subscribe unseen
       metrics_.error_reply(resp::ErrorCode::not_supported);
+      multi_refused_ = true;  // EXEC then fails, as for any command refused in MULTI
       deliver(slot, resp::subscribe_in_transaction_error(name));
       return false;
     }
@@ -129,17 +137,15 @@ bool ClientSession::route_relay(std::string_view bytes, const resp::Request& req
     }
     pin_requested_ = true;
   }
-  if (r.reset) {  // as RESET does outside pub/sub: no name, database 0
-    client_name_.clear();
-    db_ = 0;
-  }
-  if (r.plain) track_pinned_state(name);
+  // RESET's effect on the client was applied before its slot opened (route()).
+  if (r.plain || r.reset) track_pinned_state(name);
   if (r.monitor) monitor_ = true;
   if (r.reset) monitor_ = false;
   subs_ = std::move(after);
   relay_ = true;
   const bool reset = r.reset;
   relay_queue_.push_back(std::move(r));
+  if (login) relay_queue_.push_back(std::move(*login));
   if (reset) {
     if (resp3_) pinned_resp3_ = false;
     reset_auth_and_protocol();
@@ -164,6 +170,17 @@ bool ClientSession::flush_relay() {
       relay_queue_.push_front(std::move(hello));
       pinned_resp3_ = resp3_;
     }
+    if (!pinned_tracking_) {  // a new connection: the client's CLIENT TRACKING, after HELLO
+      pinned_tracking_ = true;
+      if (tracking_) {
+        Relayed t;
+        t.bytes = *tracking_;
+        t.plain = true;
+        const bool hello_first =
+            !relay_queue_.empty() && !relay_queue_.front().slot && relay_queue_.front().plain;
+        relay_queue_.insert(relay_queue_.begin() + (hello_first ? 1 : 0), std::move(t));
+      }
+    }
   }
   const auto self = shared_from_this();
   while (!relay_queue_.empty() && pinned_->accepting()) {
@@ -187,8 +204,10 @@ void ClientSession::relayed(std::string_view frame) {
     r.reply.append(f);
     return false;
   };
+  // A plain command's RESP2 reply may look like a message (an array); a push never is a
+  // reply, whatever is owed.
   const bool feed = is_message(frame) || (monitor_confirmed_ && is_monitor_line(frame));
-  if (feed && (relay_sent_.empty() || !relay_sent_.front().plain)) {
+  if (feed && (relay_sent_.empty() || !relay_sent_.front().plain || frame[0] == '>')) {
     // Before the replies of every command still waiting for its answer.
     for (auto& r : relay_sent_) {
       if (r.slot) {
@@ -254,6 +273,9 @@ void ClientSession::emit_unsolicited(std::string_view frame) {
 void ClientSession::relay_lost(std::vector<upstream::Unsent> unsent) {
   pinned_.reset();
   pin_requested_ = false;
+  // As for any tracking client (dedicated_lost): forget every key, tracking resumes.
+  if (tracking_ && resp3_) emit_unsolicited(kInvalidateAll);
+  if (closed_) return;
   std::set<std::uint64_t> never_written;
   for (const auto& u : unsent)
     never_written.insert(u.slot);

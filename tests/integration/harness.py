@@ -520,6 +520,10 @@ class ConnectionClosed(Exception):
     """EOF (or reset) where a reply was expected."""
 
 
+def _key(k):
+    return k.decode() if isinstance(k, bytes) else k
+
+
 class Push(list):
     """A RESP3 push frame (>): never the reply to a command."""
 
@@ -616,24 +620,31 @@ class RespClient:
         if kind == b"*":
             n = int(rest)
             return None if n < 0 else [self.read_reply() for _ in range(n)]
-        # RESP3 (after HELLO 3)
+        # RESP3 (after HELLO 3); map keys that are strings come back as str.
         if kind == b">":
             return Push(self.read_reply() for _ in range(int(rest)))
-        if kind == b"_":
-            return None
         if kind == b"%":
-            return {self.read_reply(): self.read_reply() for _ in range(int(rest))}
+            return {_key(self.read_reply()): self.read_reply() for _ in range(int(rest))}
         if kind == b"~":
             return [self.read_reply() for _ in range(int(rest))]
+        if kind == b"_":
+            return None
         if kind == b"#":
             return rest == b"t"
         if kind == b",":
             return float(rest)
         if kind == b"(":
             return int(rest)
-        if kind == b"=":
-            return self._exact(int(rest))[4:]  # the 3-letter format and its colon
+        if kind in (b"=", b"!"):  # verbatim string (with its format prefix), blob error
+            data = self._exact(int(rest))
+            return data if kind == b"=" else RespError(data.decode(errors="replace"))
         raise ProtocolViolation(f"unexpected reply line {line!r}")
+
+    def raw_type_of_next(self):
+        """The type byte of the next reply, without consuming it."""
+        while not self.buf:
+            self._fill()
+        return bytes(self.buf[:1])
 
     def read_raw_until_eof(self, timeout=5.0, limit=1 << 20):
         """Returns every byte the peer sends until it closes; raises TimeoutError if it

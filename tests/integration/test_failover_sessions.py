@@ -105,7 +105,7 @@ def test_client_tracking_across_a_failover(make_topology, make_proxy, mode):  # 
     proxy = make_proxy(topo, pool={"mode": mode})
     with RespClient(proxy.address, timeout=30) as c:
         hello = c.command("HELLO", "3")
-        assert hello[b"proto"] == 3, hello
+        assert hello["proto"] == 3, hello
         assert c.command("CLIENT", "TRACKING", "ON") == "OK"
         assert c.command("SET", "trk:k", "1") == "OK"
         assert c.command("GET", "trk:k") == b"1"

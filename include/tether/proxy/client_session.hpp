@@ -153,6 +153,10 @@ class ClientSession final : public upstream::ReplySink,
     // An EXEC of a transaction with a command the proxy refused: sent as DISCARD, answered
     // -EXECABORT, as Redis answers one with a command it refused.
     bool exec_abort = false;
+    // CLIENT TRACKING (null: off) and, in session mode, the client's name, as they were
+    // when the command was routed: what a replacement connection is given first.
+    std::shared_ptr<const std::string> tracking_before;
+    std::string name_before;
   };
   struct PinnedState {  // a written command's *_before flags, and its exec_nil / exec_abort
     bool multi = false;
@@ -206,7 +210,7 @@ class ClientSession final : public upstream::ReplySink,
   // Writes a command of the proxy's own to the dedicated connection; its reply is dropped.
   void send_unanswered(std::string_view bytes);
   // Session mode: the client's name on the dedicated connection (CLIENT SETNAME).
-  void align_pinned_name();
+  void align_pinned_name(const PinnedCommand& command);
   // After a forwarded RESET: the connection logs in again (it is logged out, in database 0,
   // RESP2, without a name).
   void after_pinned_reset();
@@ -214,8 +218,16 @@ class ClientSession final : public upstream::ReplySink,
   bool forward_reset(std::string_view bytes);
   // CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO: on the client's own connection.
   bool route_tracking(std::string_view bytes, const resp::Request& request);
-  // CLIENT TRACKING as the client left it, on the current dedicated connection.
+  // A new dedicated connection gets the client's CLIENT TRACKING (as of `command`) first.
   void align_pinned_tracking(const PinnedCommand& command);
+  // RESET's effect on the proxy's record of the client, as Redis resets a connection: no
+  // name, database 0, replies on, tracking off (the transaction state is the route's;
+  // reset_auth_and_protocol() follows the routing).
+  void reset_client_state();
+  // The handshake's AUTH for the upstream (empty without a password).
+  std::string upstream_auth() const;
+  // What Redis pushes at FLUSHALL to a RESP3 client that tracks keys: forget them all.
+  static constexpr std::string_view kInvalidateAll = ">2\r\n$10\r\ninvalidate\r\n_\r\n";
   // SELECT n: answered here and moves the client to database n's pool, or forwarded to
   // the dedicated connection while the client holds one.
   bool select_db(std::string_view bytes, const resp::Request& request);
@@ -299,11 +311,15 @@ class ClientSession final : public upstream::ReplySink,
   bool authenticated_ = settings_.client_password.empty();
   const bool session_;       // pool.mode: session, as it was when the client connected
   std::string pinned_name_;  // session mode: the name set on pinned_, as far as written
-  // CLIENT TRACKING ON ...: the request (replayed on a replacement connection), empty
-  // while tracking is off; whether pinned_ has it; the slot of the last one sent.
-  std::string tracking_;
+  // CLIENT TRACKING ON ...: the request (replayed on a replacement connection), null while
+  // tracking is off; whether pinned_'s tracking follows the client's commands (false on a
+  // new connection until the replay); a CLIENT TRACKING in flight: slot -> (the state
+  // before, the state it set), undone if Redis refuses it.
+  std::shared_ptr<const std::string> tracking_;
   bool pinned_tracking_ = false;
-  std::optional<std::uint64_t> tracking_slot_;
+  std::map<std::uint64_t,
+           std::pair<std::shared_ptr<const std::string>, std::shared_ptr<const std::string>>>
+      tracking_changes_;
   // A command the proxy refused inside the open MULTI: its EXEC gets -EXECABORT.
   bool multi_refused_ = false;
   bool resp3_ = false;         // HELLO 3: the client speaks RESP3 (and is pinned for it)

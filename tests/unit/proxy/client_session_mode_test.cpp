@@ -263,3 +263,196 @@ TEST_CASE("tracking: REDIRECT is refused, RESP2 BCAST on and off as in Redis") {
   CHECK(f.receive(want.size()) == want);
   CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 0; }));
 }
+TEST_CASE("tracking: a RESP3 subscriber that tracks keys leaves relay mode when it unsubscribes") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\nSUBSCRIBE c\r\nUNSUBSCRIBE c\r\n");
+  const auto setup = receive_until(f, ":0\r\n");
+  INFO(setup);
+  f.pump(100ms);
+  f.send("MULTI\r\n");
+  const auto multi = f.receive(5, nullptr, 1s);
+  CHECK(multi == "+OK\r\n");  // Redis: +OK
+  f.send("DISCARD\r\n");
+  f.receive(1 << 16, nullptr, 300ms);
+  // Own invalidation arrives after SET's reply, while PING is outstanding.
+  f.send("GET a\r\nSET a 1\r\nPING\r\n");
+  const auto got = f.receive(1 << 16, nullptr, 1s);
+  CHECK(got == "_\r\n+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n+PONG\r\n");
+}
+
+TEST_CASE("tracking: a refused CLIENT TRACKING leaves the tracking that was on") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\n");
+  receive_until(f, "*0\r\n+OK\r\n");
+  f.send("CLIENT TRACKING ON BCAST\r\nGET a\r\n");
+  const auto setup = receive_until(f, "_\r\n");
+  INFO(setup);
+  CHECK(setup.find("-ERR") != std::string::npos);
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE normal") != "0");
+  // Redis still tracked: the client must be told to flush its cache.
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+  f.send("GET a\r\n");
+  CHECK(f.receive(3) == "_\r\n");
+  REQUIRE(direct(redis.port(), "SET a 2") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
+}
+
+TEST_CASE("tracking: RESET turns it off, also while no connection is held") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\n");
+  receive_until(f, "*0\r\n+OK\r\n_\r\n");
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE normal") != "0");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+  f.send("RESET\r\n");
+  CHECK(f.receive(8) == "+RESET\r\n");
+  f.send("HELLO 3\r\nCLIENT TRACKINGINFO\r\n");
+  const auto info = receive_until(f, "\r\n$-1\r\n");  // unused
+  INFO(info);
+  // After RESET tracking is off: TRACKINGINFO flags must be "off".
+  CHECK(info.find("$3\r\noff\r\n") != std::string::npos);
+}
+
+TEST_CASE("tracking: a RESP3 subscriber that tracks keys is told to forget them after a loss") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\nSUBSCRIBE c\r\n");
+  receive_until(f, ":1\r\n");
+  REQUIRE(direct(redis.port(), "SET a 1") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
+  REQUIRE(direct(redis.port(), "CLIENT KILL TYPE pubsub") != "0");
+  const auto after_loss = f.receive(1 << 16, nullptr, 800ms);
+  CHECK(after_loss == ">2\r\n$10\r\ninvalidate\r\n_\r\n");  // as on the non-relay path
+  f.send("GET a\r\n");
+  CHECK(f.receive(7) == "$1\r\n1\r\n");
+  REQUIRE(direct(redis.port(), "SET a 2") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n");
+}
+
+TEST_CASE("monitor: after RESET a pipelined command runs logged in (upstream password)") {
+  RedisProcess redis(free_port(), {"--requirepass", "s3cret"});
+  Fixture f(redis.port(), [](tether::upstream::PoolSettings& s) { s.password = "s3cret"; });
+  f.open();
+  f.send("SET k v\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  f.send("MONITOR\r\n");
+  // +OK, then maybe the feed's lines (the warm set refilling, dialled with AUTH).
+  CHECK(f.receive(1 << 16, nullptr, 300ms).starts_with("+OK\r\n"));
+  f.send("RESET\r\nGET k\r\n");
+  const auto got = f.receive(1 << 16, nullptr, 1s);
+  INFO(got);
+  CHECK(got.ends_with("+RESET\r\n$1\r\nv\r\n"));
+}
+
+TEST_CASE("pub/sub: SUBSCRIBE refused inside MULTI makes EXEC fail") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\nSET k v\r\nSUBSCRIBE c\r\nEXEC\r\n");
+  const auto got = f.receive(1 << 16, nullptr, 1s);
+  INFO(got);
+  CHECK(got.ends_with("-EXECABORT Transaction discarded because of previous errors.\r\n"));
+  CHECK(direct(redis.port(), "EXISTS k") == "0");
+}
+
+TEST_CASE("monitor: a second MONITOR is answered with nothing, the feed goes on") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MONITOR\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  f.send("MONITOR\r\nPING\r\n");
+  const auto got = f.receive(1 << 16, nullptr, 500ms);
+  INFO(got);
+  CHECK(got.starts_with("+PONG\r\n"));  // then the feed's own line for it
+  REQUIRE(direct(redis.port(), "SET seen 1") == "OK");
+  CHECK(f.receive(1 << 16, nullptr, 500ms).find("\"SET\" \"seen\" \"1\"\r\n") != std::string::npos);
+}
+
+TEST_CASE("monitor: RESET after WATCH and MONITOR returns the client to normal") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("WATCH k\r\nMONITOR\r\n");
+  CHECK(f.receive(10) == "+OK\r\n+OK\r\n");
+  f.send("RESET\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms).ends_with("+RESET\r\n"));
+  f.pump(100ms);
+  f.send("MULTI\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 500ms) == "+OK\r\n");
+}
+
+TEST_CASE("tracking: pipelined CLIENT TRACKING commands get Redis's replies in order") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  f.send("HELLO 3\r\nCLIENT TRACKING ON\r\nCLIENT TRACKING ON BCAST\r\nGET a\r\n");
+  const auto got = receive_until(f, "_\r\n");
+  // Redis: +OK for ON, -ERR for the switch to BCAST.
+  CHECK(got.ends_with(
+      "*0\r\n+OK\r\n-ERR You can't switch BCAST mode on/off before disabling "
+      "tracking for this client, and then re-enabling it with a different mode.\r\n_\r\n"));
+}
+
+TEST_CASE(
+    "pinning: EXEC of a transaction with a refusal, its connection lost: EXECABORT, never +OK") {
+  RedisProcess redis;
+  RedisProcess other;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  // The master is demoted under the client's transaction (a failover).
+  REQUIRE(direct(redis.port(), ("REPLICAOF 127.0.0.1 " + std::to_string(other.port())).c_str()) ==
+          "OK");
+  f.send("SET k v\r\nCLIENT SETNAME x\r\nEXEC\r\n");
+  const auto got = f.receive(1 << 16, nullptr, 1s);
+  INFO(got);
+  // EXEC must never be answered +OK (an array, nil or an error).
+  CHECK_FALSE(got.ends_with("+OK\r\n"));
+  CHECK(
+      got.ends_with("-EXECABORT Transaction discarded because its connection to the master "
+                    "was lost (e.g. a failover); none of it ran\r\n"));
+}
+
+TEST_CASE("pinning: a RESET settled after a lost MULTI does not undo a later HELLO 3") {
+  RedisProcess redis;
+  RedisProcess other;
+  Fixture f(redis.port());
+  f.open();
+  f.send("MULTI\r\n");
+  CHECK(f.receive(5) == "+OK\r\n");
+  REQUIRE(direct(redis.port(), ("REPLICAOF 127.0.0.1 " + std::to_string(other.port())).c_str()) ==
+          "OK");
+  f.send("SET k v\r\nRESET\r\nHELLO 3\r\nPING\r\n");
+  f.pump(300ms);
+  REQUIRE(direct(redis.port(), "REPLICAOF NO ONE") == "OK");  // the new master
+  const auto got = receive_until(f, "+PONG\r\n");
+  INFO(got);
+  CHECK(got.find("+RESET\r\n%7") != std::string::npos);  // HELLO 3 answered in RESP3
+  // The client speaks RESP3 now: a missing key is _ (RESP3 null).
+  f.send("GET nokey\r\n");
+  CHECK(f.receive(1 << 16, nullptr, 1s) == "_\r\n");
+}
+
+TEST_CASE("session mode: a subscriber that unsubscribes gets a new connection at once") {
+  RedisProcess redis;
+  SessionMode f(redis.port());
+  f.open();
+  f.send("CLIENT SETNAME app\r\nSUBSCRIBE c\r\nUNSUBSCRIBE c\r\n");
+  receive_until(f, ":0\r\n");
+  // The relay-mode connection is released and the next one requested at once.
+  CHECK(wait_for(f, [&] { return f.pool->dedicated_in_use() == 1; }));
+  f.pump(100ms);
+  CHECK(f.pool->dedicated_in_use() == 1);
+  f.send("CLIENT INFO\r\n");
+  const auto info = receive_until(f, "\n\r\n");
+  CHECK(info.find(" name=app ") != std::string::npos);  // replayed there
+  CHECK(info.find(" sub=0 ") != std::string::npos);
+}

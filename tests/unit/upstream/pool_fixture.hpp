@@ -63,8 +63,8 @@ struct PoolFixture {
     return slot;
   }
 
-  std::string reply(std::uint64_t slot) {
-    run_until([&] { return sink->replies.count(slot) > 0; });
+  std::string reply(std::uint64_t slot, std::chrono::milliseconds limit = 5s) {
+    run_until([&] { return sink->replies.count(slot) > 0; }, limit);
     return sink->replies.count(slot) ? sink->replies[slot] : "<no reply>";
   }
 

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "pool_fixture.hpp"
 #include "redis_process.hpp"
-#include "tether/resp/value.hpp"
 
 using namespace std::chrono_literals;
 using tether::testing::RedisProcess;
@@ -19,32 +19,17 @@ using tether::upstream::ServicePools;
 
 namespace {
 
-struct Collector : tether::upstream::ReplySink {
-  std::map<std::uint64_t, std::string> replies;
-  void deliver(std::uint64_t slot, std::string_view reply) override {
-    replies[slot] = std::string(reply);
-  }
-};
-
 tether::util::Endpoint local(std::uint16_t port) {
   return *tether::util::parse_endpoint("127.0.0.1:" + std::to_string(port));
 }
 
-struct Fixture {
-  tether::asio::io_context io;
-  tether::metrics::Metrics metrics{{"test"}};
-  std::shared_ptr<Collector> sink = std::make_shared<Collector>();
-  std::uint64_t next_slot = 0;
+struct Fixture : tether::testing::PoolFixture {
   std::unique_ptr<ServicePools> pools;
 
   explicit Fixture(std::uint16_t port, std::uint32_t databases = 16,
                    std::chrono::milliseconds hold = 5s) {
-    PoolSettings s;
-    s.service = "test";
-    s.target = local(port);
+    PoolSettings s = settings(port);
     s.size = 1;
-    s.reconnect_min = 20ms;
-    s.reconnect_max = 100ms;
     s.hold_timeout = hold;
     s.databases = databases;
     pools = std::make_unique<ServicePools>(io.get_executor(), s, metrics.service(0));
@@ -54,27 +39,6 @@ struct Fixture {
     pools->stop();
     io.restart();
     io.run_for(200ms);
-  }
-
-  template <typename F>
-  bool run_until(F done, std::chrono::milliseconds limit = 5s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-      io.restart();
-      io.run_for(5ms);
-    }
-    return done();
-  }
-
-  std::uint64_t send(Pool& pool, std::initializer_list<std::string_view> args) {
-    auto slot = next_slot++;
-    pool.dispatch(sink, slot, tether::resp::encode_command(args));
-    return slot;
-  }
-
-  std::string reply(std::uint64_t slot, std::chrono::milliseconds limit = 5s) {
-    run_until([&] { return sink->replies.count(slot) > 0; }, limit);
-    return sink->replies.count(slot) ? sink->replies[slot] : "<no reply>";
   }
 };
 
