@@ -4,7 +4,8 @@
 # LOG, or warns and adds nothing when it did not start.
 #
 # Reads: WORK (scratch dir), REDIS_PORT (the redis-server all of them forward to), WORKERS
-# and POOL (redis-tether's workers and pool.size; POOL may be empty), TETHER_BIN.
+# and POOL (redis-tether's workers and pool.size; POOL may be empty), MODE (its pool.mode;
+# empty: the default, shared), TETHER_BIN.
 # shellcheck shell=bash
 
 TARGETS=()      # names, in table order
@@ -35,9 +36,11 @@ start_tether() {
     echo "  - name: bench"
     echo "    listen: 127.0.0.1:$port"
     echo "    upstream: 127.0.0.1:$REDIS_PORT"
-    if [[ -n $POOL ]]; then
+    if [[ -n $POOL || -n ${MODE:-} ]]; then
       echo "    pool:"
-      echo "      size: $POOL"
+      [[ -z $POOL ]] || echo "      size: $POOL"
+      # session: one connection per client (50 clients: within max_dedicated's 64)
+      [[ -z ${MODE:-} ]] || echo "      mode: $MODE"
     fi
   } >"$cfg"
   LOG[tether]="$WORK/redis-tether.log"
@@ -47,7 +50,7 @@ start_tether() {
     tether_die "redis-tether did not start"
   TARGETS+=(tether)
   PORT[tether]=$port
-  tether_say "tether:    $("$TETHER_BIN" --version) on 127.0.0.1:$port (workers: $WORKERS, pool.size: ${POOL:-default})"
+  tether_say "tether:    $("$TETHER_BIN" --version) on 127.0.0.1:$port (workers: $WORKERS, pool.size: ${POOL:-default}, pool.mode: ${MODE:-shared})"
 }
 
 start_haproxy() {

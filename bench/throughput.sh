@@ -11,14 +11,15 @@
 # takes about --seconds.
 #
 # usage: bench/throughput.sh [--rounds N] [--seconds S] [--clients N] [--workers N]
-#                            [--pool N] [--install-peers] [--no-peers] [--markdown]
-#                            [--csv FILE]
+#                            [--pool N] [--mode shared|session] [--install-peers]
+#                            [--no-peers] [--markdown] [--csv FILE]
 #   --rounds N        rounds (default 3, env BENCH_ROUNDS)
 #   --seconds S       target duration of one direct run (default 1.5, env BENCH_SECONDS)
 #   --clients N       redis-benchmark -c (default 50)
 #   --workers N       redis-tether workers (default 1: the same one thread as Redis,
 #                     nutcracker and the HAProxy here)
 #   --pool N          redis-tether pool.size (default: the proxy's default)
+#   --mode M          redis-tether pool.mode: shared (default) or session
 #   --install-peers   apt-get install haproxy and nutcracker when missing
 #   --no-peers        benchmark direct and redis-tether only
 #   --markdown        also print the table as Markdown
@@ -37,6 +38,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-1.5}
 CLIENTS=50
 WORKERS=1
 POOL=''
+MODE=''
 INSTALL_PEERS=0
 PEERS=1
 MARKDOWN=0
@@ -47,7 +49,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case $1 in
-    --rounds | --seconds | --clients | --workers | --pool | --csv)
+    --rounds | --seconds | --clients | --workers | --pool | --mode | --csv)
       (($# >= 2)) || tether_die "$1 needs a value (see --help)"
       ;;&
     --rounds) ROUNDS=$2 && shift ;;
@@ -55,6 +57,10 @@ while (($#)); do
     --clients) CLIENTS=$2 && shift ;;
     --workers) WORKERS=$2 && shift ;;
     --pool) POOL=$2 && shift ;;
+    --mode)
+      [[ $2 == shared || $2 == session ]] || tether_die "--mode: shared or session, got '$2'"
+      MODE=$2 && shift
+      ;;
     --install-peers) INSTALL_PEERS=1 ;;
     --no-peers) PEERS=0 ;;
     --markdown) MARKDOWN=1 ;;
@@ -216,4 +222,4 @@ tether_step "results: median of $ROUNDS rounds, requests per second (ratio to di
 print_table "$MARKDOWN" "${TABLE[@]}"
 echo
 tether_say "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')); every process (redis-benchmark, redis-server, the proxy) shares them"
-tether_say "command: bench/throughput.sh --rounds $ROUNDS --seconds $SECONDS_PER_RUN --clients $CLIENTS --workers $WORKERS${POOL:+ --pool $POOL}"
+tether_say "command: bench/throughput.sh --rounds $ROUNDS --seconds $SECONDS_PER_RUN --clients $CLIENTS --workers $WORKERS${POOL:+ --pool $POOL}${MODE:+ --mode $MODE}"
