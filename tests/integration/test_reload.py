@@ -4,6 +4,8 @@ sees no error and no disconnect while the file changes under it:
 - pool size 2 -> 4, max_clients -> 3, hold.timeout, log level info -> debug, and the
   Sentinel list loses one Sentinel: all apply at once (metrics, the log, a client
   refused at the new limit); a planned failover afterwards is still followed;
+- pool.mode shared -> session applies to the clients that connect afterwards (CLIENT
+  INFO, which needs a connection of the client's own, works for them only);
 - an invalid file (an unknown key) is logged with its line and changes nothing.
 """
 
@@ -49,10 +51,13 @@ def test_reload_applies_without_dropping_a_client(make_topology, make_proxy):  #
     harness.wait_until(lambda: ready_connections(proxy) == 4, 10, what="4 ready connections")
     rec = start_recorder(proxy)
     addrs = [f"{h}:{p}" for h, p in topo.sentinel_addresses]
+    old_client = RespClient(proxy.address)
+    assert old_client.command("CLIENT", "INFO").code == "NOTSUPPORTED"  # shared mode
 
     proxy.sentinels = topo.sentinel_addresses[:2]
     proxy.overrides = {"log_level": "debug",
-                       "service": {"pool": {"size": 4}, "limits": {"max_clients": 3},
+                       "service": {"pool": {"size": 4, "mode": "session"},
+                                   "limits": {"max_clients": 3},
                                    "hold": {"timeout": "12s"}}}
     proxy.write_config()
     hup_and_wait(proxy, "reloaded")
@@ -63,11 +68,14 @@ def test_reload_applies_without_dropping_a_client(make_topology, make_proxy):  #
     assert set(addrs[:2]) <= set(sentinels_in_status(proxy))
     harness.wait_until(lambda: " debug " in proxy.log().split("event=reloaded", 1)[1], 10,
                        what="a debug line after the reload")
-    with RespClient(proxy.address) as a, RespClient(proxy.address) as b:
-        assert a.command("PING") == "PONG" and b.command("PING") == "PONG"
+    with RespClient(proxy.address) as a:
+        assert a.command("PING") == "PONG"
+        assert b"cmd=client|info" in a.command("CLIENT", "INFO")  # session mode
+        assert old_client.command("CLIENT", "INFO").code == "NOTSUPPORTED"  # as it was
         with RespClient(proxy.address) as c:  # the 4th client, with the recorder's
             refused = c.command("PING")
     assert isinstance(refused, RespError) and "max number of clients" in refused, refused
+    old_client.close()
 
     # An invalid file: logged with its line, nothing changes.
     with open(proxy.config_path, "a") as f:
