@@ -16,6 +16,7 @@
 #   haproxy   HAProxy (TCP) in front of all three nodes with the usual health check:
 #             tcp-check PING, `info replication`, expect `role:master`, check inter 1s
 #   sentinel  redis.sentinel.Sentinel(...).master_for("mymaster") in the client itself
+#   tether-session  redis-tether with pool.mode: session (not in the default list)
 # Per scenario and system it prints: errors the client saw, disconnects, ms from the
 # promotion (the leader's +promoted-slave) to the first acknowledged write, acknowledged
 # writes lost; and whether the target was met (planned: 0 errors, 0 disconnects, 0 lost;
@@ -25,7 +26,8 @@
 # usage: bench/failover.sh [--reps N] [--scenarios LIST] [--systems LIST] [--markdown]
 #   --reps N          repetitions of every scenario x system (default 3)
 #   --scenarios LIST  comma-separated, from kill,stop,planned (default: all)
-#   --systems LIST    comma-separated, from tether,haproxy,sentinel (default: all)
+#   --systems LIST    comma-separated, from tether,haproxy,sentinel,tether-session
+#                     (default: tether,haproxy,sentinel)
 #   --markdown        also print the results as one Markdown table
 # env: TETHER_BIN=path uses that binary instead of building build-release/.
 set -euo pipefail
@@ -65,8 +67,8 @@ done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || tether_die "--reps must be a positive integer"
 [[ $SCENARIOS =~ ^(kill|stop|planned)(,(kill|stop|planned))*$ ]] ||
   tether_die "--scenarios: a comma-separated list of kill, stop, planned"
-[[ $SYSTEMS =~ ^(tether|haproxy|sentinel)(,(tether|haproxy|sentinel))*$ ]] ||
-  tether_die "--systems: a comma-separated list of tether, haproxy, sentinel"
+[[ $SYSTEMS =~ ^(tether|haproxy|sentinel|tether-session)(,(tether|haproxy|sentinel|tether-session))*$ ]] ||
+  tether_die "--systems: a comma-separated list of tether, haproxy, sentinel, tether-session"
 
 WORK=''
 cleanup() {

@@ -36,7 +36,7 @@ def parse_args(argv):
     p.add_argument("--workdir", required=True)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--scenarios", default=",".join(fm.SCENARIOS))
-    p.add_argument("--systems", default=",".join(fm.SYSTEMS))
+    p.add_argument("--systems", default=",".join(fm.DEFAULT_SYSTEMS))
     p.add_argument("--markdown", action="store_true")
     args = p.parse_args(argv)
     args.scenarios = _choices(p, args.scenarios, fm.SCENARIOS, "--scenarios")
@@ -70,7 +70,7 @@ def run_all(args):
                 r = fm.run_once(scenario, system, where)
                 results.append(r)
                 print(f"  [{n}/{total} {time.monotonic() - t0:5.0f}s] rep {rep} "
-                      f"{scenario:<7} {fm.SYSTEM_NAMES[system]:<17} {run_line(r)}",
+                      f"{scenario:<7} {fm.SYSTEM_NAMES[system]:<20} {run_line(r)}",
                       flush=True)
     return results
 

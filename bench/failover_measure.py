@@ -48,9 +48,10 @@ from sentinel_topology import MASTER_NAME, SentinelTopology  # noqa: E402
 from test_sentinel_failover import SentinelProxy  # noqa: E402
 from write_recorder import WriteRecorder  # noqa: E402
 
-SYSTEMS = ("tether", "haproxy", "sentinel")
+SYSTEMS = ("tether", "haproxy", "sentinel", "tether-session")
+DEFAULT_SYSTEMS = ("tether", "haproxy", "sentinel")
 SYSTEM_NAMES = {"tether": "redis-tether", "haproxy": "haproxy",
-                "sentinel": "redis-py Sentinel"}
+                "sentinel": "redis-py Sentinel", "tether-session": "redis-tether session"}
 SCENARIOS = ("kill", "stop", "planned")
 
 SWITCH_BOUND_S = 30.0  # fault -> +switch-master, and again for a second failover
@@ -79,12 +80,13 @@ class FixedPortProxy(SentinelProxy):
 
 
 class TetherSystem:
-    def __init__(self, topo, workdir, port=None, admin_port=None):
+    def __init__(self, topo, workdir, port=None, admin_port=None, mode=None):
         sub = os.path.join(workdir, "redis-tether")
         if port:
             self.proxy = FixedPortProxy(sub, topo.sentinel_addresses, port, admin_port)
         else:
-            self.proxy = SentinelProxy(sub, topo.sentinel_addresses)
+            overrides = {"service": {"pool": {"mode": mode}}} if mode else None
+            self.proxy = SentinelProxy(sub, topo.sentinel_addresses, overrides=overrides)
 
     def start(self):
         self.proxy.start()
@@ -208,7 +210,8 @@ class SentinelClientSystem:
 
 def make_system(name, topo, workdir):
     kinds = {"tether": TetherSystem, "haproxy": HaproxySystem,
-             "sentinel": SentinelClientSystem}
+             "sentinel": SentinelClientSystem,
+             "tether-session": lambda t, w: TetherSystem(t, w, mode="session")}
     return kinds[name](topo, workdir)
 
 

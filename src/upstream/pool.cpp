@@ -83,6 +83,7 @@ void Pool::retarget(const util::Endpoint& target, RetargetMode mode,
   }
   warm_backoff_ = settings_.reconnect_min;  // a new server: no failures to back off from
   fill_warm();
+  wake_dedicated_waits();
 }
 
 void Pool::reconfigure(const PoolSettings& settings) {
@@ -138,6 +139,7 @@ void Pool::resume() {
   spdlog::info("event=pool_resumed service={} upstream={}", settings_.service,
                target_text(settings_.target));
   fill_warm();  // none was dialled during the pause
+  wake_dedicated_waits();
   flush_hold();
 }
 
@@ -154,6 +156,7 @@ void Pool::stop() {
   }
   warm_.clear();
   warm_timer_.cancel();
+  wake_dedicated_waits();  // they see stopped_ and answer their owners
   expire_timer_.cancel();
   expire_held(true);
 }

@@ -95,8 +95,12 @@ asio::awaitable<void> Pool::obtain_dedicated(std::shared_ptr<DedicatedRequest> r
     const auto left = deadline - clock::now();
     timer.expires_after(std::max(std::min<clock::duration>(backoff, left), clock::duration{}));
     error_code ec;
+    dedicated_waits_.insert(&timer);
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    backoff = std::min(backoff * 2, settings_.reconnect_max);
+    dedicated_waits_.erase(&timer);
+    // Woken early: something changed (see wake_dedicated_waits), start over at the minimum.
+    backoff = ec == asio::error::operation_aborted ? settings_.reconnect_min
+                                                   : std::min(backoff * 2, settings_.reconnect_max);
   }
   --dedicated_count_;
   if (why.empty()) co_return;
@@ -110,7 +114,11 @@ bool Pool::dedicated_ready_event(Connection& c) {
   if (request->warm) {
     // Idle until handed over. (A retarget closes the old target's warm ones; this only
     // catches one whose handshake finished in the same turn.)
-    if (c.generation() != generation_) c.close();
+    if (c.generation() != generation_) {
+      c.close();
+    } else {
+      wake_dedicated_waits();  // a request waiting out a backoff can take it now
+    }
     return true;
   }
   auto owner = request->owner.lock();
@@ -122,6 +130,11 @@ bool Pool::dedicated_ready_event(Connection& c) {
   request->handed = true;
   owner->dedicated_ready(request->connection);
   return true;
+}
+
+void Pool::wake_dedicated_waits() {
+  for (auto* timer : dedicated_waits_)
+    timer->cancel();
 }
 
 bool Pool::dedicated_lost_event(Connection& c, std::vector<Unsent>& unsent) {

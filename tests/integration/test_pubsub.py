@@ -189,8 +189,9 @@ def test_subscriber_that_cannot_be_resubscribed_is_closed(make_target):
 
 
 @pytest.mark.proxy_only
-@pytest.mark.parametrize("mode", ["shared", "session"])
-@pytest.mark.parametrize("how", ["sigkill", "sentinel_failover"])
+# Session mode once: its re-subscription is the same relay path, on a planned failover.
+@pytest.mark.parametrize("how,mode", [("sigkill", "shared"), ("sentinel_failover", "shared"),
+                                      ("sentinel_failover", "session")])
 def test_subscriber_across_a_failover(make_topology, make_proxy, how, mode):  # noqa: F811
     topo = make_topology()
     proxy = make_proxy(topo, pool={"mode": mode})

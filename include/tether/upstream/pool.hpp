@@ -36,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -223,6 +224,11 @@ class Pool final : public ConnectionEvents {
   asio::steady_timer warm_timer_;
   bool warm_timer_armed_ = false;
   std::chrono::milliseconds warm_backoff_;
+  // The backoff timers of obtain_dedicated() loops waiting to try again: cut short when a
+  // try may now succeed (a retarget, a resume, a warm connection ready), so a client does
+  // not wait out a backoff grown while the master was down.
+  std::set<asio::steady_timer*> dedicated_waits_;
+  void wake_dedicated_waits();
   std::optional<FailoverTimer> failover_timer_;  // until the new target's first reply
 };
 

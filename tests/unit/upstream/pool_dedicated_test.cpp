@@ -255,3 +255,26 @@ TEST_CASE("retarget(abandon) closes a dedicated connection in use at once") {
   CHECK(f.run_until([&] { return owner->lost == 1; }));
   f.finish(pool);
 }
+
+TEST_CASE("a request waiting out its backoff takes the new master at once after a retarget") {
+  Fixture f;
+  const auto dead = tether::testing::free_port();  // nothing listens: every dial fails
+  auto s = f.settings(dead);
+  s.reconnect_min = 20ms;
+  s.reconnect_max = 5s;  // a backoff this long would be waited out without the wake
+  s.hold_timeout = 20s;
+  Pool pool(f.io.get_executor(), s, f.metrics.service(0));
+  pool.start();
+  auto owner = std::make_shared<Owner>();
+  REQUIRE(pool.request_dedicated(owner));
+  f.run_until([] { return false; }, 1500ms);  // 20+40+...+640 ms: the next wait is ~1.3 s
+  REQUIRE(owner->ready == 0);
+  RedisProcess redis;
+  pool.retarget(at(redis.port()), Pool::RetargetMode::abandon);
+  // Dialled within a few hundred milliseconds, not after the rest of the backoff.
+  CHECK(f.run_until([&] { return owner->ready == 1; }, 400ms));
+  REQUIRE(owner->connection);
+  const auto slot = send_on(f, *owner->connection, {"PING"});
+  CHECK(f.reply(slot) == "+PONG\r\n");
+  f.finish(pool);
+}
