@@ -33,21 +33,15 @@ constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
 constexpr std::string_view kWaitMark =
     "*3\r\n$7\r\nPUBLISH\r\n$19\r\n__redis-tether:wait\r\n$0\r\n\r\n";
 
-// The subcommand of a CLIENT request, upper-cased (empty when there is none).
-std::string client_subcommand(std::string_view bytes, const resp::Request& request) {
+// CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO (a request named CLIENT).
+bool tracking_family(std::string_view bytes, const resp::Request& request) {
   resp::ArgIterator args(bytes, request);
   std::string scratch;
-  std::string_view arg;
-  args.next(arg, scratch);  // CLIENT
-  if (!args.next(arg, scratch)) return {};
-  std::string sub(arg);
-  for (char& c : sub)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return sub;
-}
-
-bool tracking_family(std::string_view sub) {
-  return sub == "TRACKING" || sub == "CACHING" || sub == "GETREDIR" || sub == "TRACKINGINFO";
+  std::string_view sub;
+  args.next(sub, scratch);  // CLIENT
+  if (!args.next(sub, scratch)) return false;
+  return resp::is_word(sub, "TRACKING") || resp::is_word(sub, "CACHING") ||
+         resp::is_word(sub, "GETREDIR") || resp::is_word(sub, "TRACKINGINFO");
 }
 
 // CLIENT ID: unique per client in the process, from 1, across workers.
@@ -305,8 +299,7 @@ bool ClientSession::route(const std::shared_ptr<upstream::ReplySink>& self, std:
         return false;
       }
       if (name() == "CLIENT" && !relay_) {
-        const auto sub = client_subcommand(bytes, request);
-        if (tracking_family(sub)) return route_tracking(bytes, request);
+        if (tracking_family(bytes, request)) return route_tracking(bytes, request);
         // Session mode: the client's own connection carries CLIENT's state (LIST, INFO,
         // KILL, PAUSE, ...) as Redis does.
         if (session_) return route_pinned(bytes, name());

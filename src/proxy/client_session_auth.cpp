@@ -17,9 +17,6 @@
 // Threading: as ClientSession.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include "tether/proxy/client_auth.hpp"
 #include "tether/proxy/client_session.hpp"
 #include "tether/resp/error_replies.hpp"
@@ -173,12 +170,7 @@ bool ClientSession::route_tracking(std::string_view bytes, const resp::Request& 
   }
   std::vector<std::string> storage;
   auto args = arguments(bytes, request, storage);
-  auto is = [](std::string_view arg, std::string_view word) {
-    return arg.size() == word.size() &&
-           std::equal(arg.begin(), arg.end(), word.begin(), [](char a, char b) {
-             return std::toupper(static_cast<unsigned char>(a)) == b;
-           });
-  };
+  const auto is = resp::is_word;
   if (is(args[0], "TRACKING")) {
     for (auto arg : args) {
       if (is(arg, "REDIRECT")) {

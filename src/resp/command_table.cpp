@@ -99,13 +99,13 @@ CommandClass classify_command(std::string_view name) {
   return (it != kTable.end() && it->name == key) ? it->cls : CommandClass::shared;
 }
 
-namespace {
-
 bool is_word(std::string_view arg, std::string_view upper_word) {
   return arg.size() == upper_word.size() &&
          std::equal(arg.begin(), arg.end(), upper_word.begin(),
                     [](char a, char b) { return to_upper(a) == b; });
 }
+
+namespace {
 
 // XREAD [COUNT n] [BLOCK ms] STREAMS ...; XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK]
 // STREAMS ...: blocking only with a BLOCK option, which comes before STREAMS. Option

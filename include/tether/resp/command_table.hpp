@@ -37,4 +37,7 @@ CommandClass classify_request(std::string_view request_bytes, const Request& req
 // 0 if the name is longer than out_len. For error replies that name the command.
 std::size_t upper_name(std::string_view name, char* out, std::size_t out_len);
 
+// Whether argument `arg` is `upper_word` (given in upper case), in any case.
+bool is_word(std::string_view arg, std::string_view upper_word);
+
 }  // namespace tether::resp
