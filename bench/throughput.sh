@@ -10,6 +10,12 @@
 # to direct. -n is calibrated per row from a direct warm-up run so that a direct run
 # takes about --seconds.
 #
+# A second table shows where the CPU went: for each run, the CPU time (user + system, from
+# /proc) of redis-benchmark, redis-server and the proxy, per request, medians over the
+# rounds. When every core is busy (direct runs take about 1.7-1.9 of 2 cores here), rps can
+# reach at most direct's CPU per request over the target's: the "CPU bound" ratio. A
+# proxy's ratio below it is time the cores sat idle; at it, only a cheaper proxy helps.
+#
 # usage: bench/throughput.sh [--rounds N] [--seconds S] [--clients N] [--workers N]
 #                            [--pool N] [--mode shared|session] [--install-peers]
 #                            [--no-peers] [--markdown] [--csv FILE]
@@ -121,16 +127,37 @@ row_label() {
   printf '%s P%-2s %s' "$op" "$pipeline" "$unit"
 }
 
-# bench_once TARGET OP PIPELINE SIZE N: prints the rps of one redis-benchmark run, or
-# nothing when it failed.
+# ticks_of PID VAR [CHILDREN]: VAR = the CPU clock ticks (user + system) PID has used; with
+# CHILDREN=1, those of its waited-for children instead. Reads /proc with builtins only, so
+# that no subshell adds its own ticks. (The processes read here have no space in their name.)
+ticks_of() {
+  local -a st
+  read -r -a st <"/proc/$1/stat" || st=()
+  if ((${3:-0})); then
+    printf -v "$2" '%d' $((${st[15]:-0} + ${st[16]:-0}))
+  else
+    printf -v "$2" '%d' $((${st[13]:-0} + ${st[14]:-0}))
+  fi
+}
+
+# bench_once TARGET OP PIPELINE SIZE N: prints "rps client redis proxy" of one
+# redis-benchmark run (the last three: CPU ticks the run cost redis-benchmark, redis-server
+# and the proxy; 0 for direct), or nothing when it failed. Runs in a subshell of its own
+# (command substitution), so its children's ticks are this run's redis-benchmark's.
 bench_once() {
-  local target=$1 op=$2 pipeline=$3 size=$4 n=$5 out
+  local target=$1 op=$2 pipeline=$3 size=$4 n=$5 out r0 r1 p0=0 p1=0 client
   tether_alive "${PID[$target]}" || return 0
+  ticks_of "${PID[direct]}" r0
+  [[ $target == direct ]] || ticks_of "${PID[$target]}" p0
   out=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$target]}" \
     -c "$CLIENTS" -n "$n" -P "$pipeline" -d "$size" -t "${op,,}" --csv 2>>"$WORK/benchmark.err") ||
     return 0
+  ticks_of "$BASHPID" client 1
+  ticks_of "${PID[direct]}" r1
+  [[ $target == direct ]] || ticks_of "${PID[$target]}" p1
   # --csv: a header line, then "SET","123456.78","0.383",...
-  awk -F'","' -v op="\"$op" '$1 == op { print $2; exit }' <<<"$out"
+  awk -F'","' -v op="\"$op" -v cpu="$client $((r1 - r0)) $((p1 - p0))" \
+    '$1 == op { print $2, cpu; exit }' <<<"$out"
 }
 
 # prime SIZE: the key redis-benchmark GETs holds a value of SIZE bytes, as its SET writes.
@@ -149,7 +176,7 @@ for row in "${ROWS[@]}"; do
   read -r op pipeline size <<<"$row"
   [[ $op == GET ]] && prime "$size"
   warm=$((pipeline == 1 ? 20000 : 200000))
-  rps=$(bench_once direct "$op" "$pipeline" "$size" "$warm")
+  read -r rps _ < <(bench_once direct "$op" "$pipeline" "$size" "$warm") || true
   [[ -n $rps ]] || tether_die "redis-benchmark against redis-server failed: $(tail -n 5 "$WORK/benchmark.err")"
   N[$row]=$(awk -v r="$rps" -v s="$SECONDS_PER_RUN" 'BEGIN {
     n = int(r * s / 1000) * 1000; if (n < 10000) n = 10000; if (n > 10000000) n = 10000000; print n }')
@@ -157,7 +184,9 @@ for row in "${ROWS[@]}"; do
 done
 
 declare -A RESULTS # "row|target" -> newline-separated rps values
-[[ -n $CSV_OUT ]] && echo "round,op,pipeline,size,target,n,rps" >"$CSV_OUT"
+declare -A CPU     # "row|target|client", "...|redis", "...|proxy" -> newline-separated us/request
+HZ=$(getconf CLK_TCK)
+[[ -n $CSV_OUT ]] && echo "round,op,pipeline,size,target,n,rps,client_ticks,redis_ticks,proxy_ticks" >"$CSV_OUT"
 runs=$((ROUNDS * ${#ROWS[@]} * ${#TARGETS[@]}))
 tether_step "benchmark: $ROUNDS rounds x ${#ROWS[@]} rows x ${#TARGETS[@]} targets = $runs runs, $CLIENTS clients"
 start=$(tether_now)
@@ -167,13 +196,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
     read -r op pipeline size <<<"$row"
     [[ $op == GET ]] && prime "$size"
     for target in "${TARGETS[@]}"; do
-      rps=$(bench_once "$target" "$op" "$pipeline" "$size" "${N[$row]}")
+      rps='' ticks_client='' ticks_redis='' ticks_proxy=''
+      read -r rps ticks_client ticks_redis ticks_proxy \
+        < <(bench_once "$target" "$op" "$pipeline" "$size" "${N[$row]}") || true
       if [[ -n $rps ]]; then
         RESULTS["$row|$target"]+="$rps"$'\n'
+        for part in client redis proxy; do
+          ticks="ticks_$part"
+          CPU["$row|$target|$part"]+="$(awk -v t="${!ticks}" -v hz="$HZ" -v n="${N[$row]}" \
+            'BEGIN { printf "%.3f", t * 1e6 / hz / n }')"$'\n'
+        done
       else
         printf ' [%s failed on %s]' "$target" "$(row_label "$op" "$pipeline" "$size")"
       fi
-      [[ -n $CSV_OUT ]] && echo "$round,$op,$pipeline,$size,$target,${N[$row]},${rps:-}" >>"$CSV_OUT"
+      [[ -n $CSV_OUT ]] &&
+        echo "$round,$op,$pipeline,$size,$target,${N[$row]},${rps:-},${ticks_client:-},${ticks_redis:-},${ticks_proxy:-}" >>"$CSV_OUT"
     done
     printf '.'
   done
@@ -220,6 +257,41 @@ done
 
 tether_step "results: median of $ROUNDS rounds, requests per second (ratio to direct)"
 print_table "$MARKDOWN" "${TABLE[@]}"
+echo
+
+# CPU per request: "total (client + redis + proxy) bound" where bound = direct total / total.
+declare -a CPU_TABLE=()
+header="row (op, pipeline, value)"
+for target in "${TARGETS[@]}"; do header+="|${NAMES[$target]} us/request"; done
+CPU_TABLE+=("$header")
+for row in "${ROWS[@]}"; do
+  read -r op pipeline size <<<"$row"
+  line="$(row_label "$op" "$pipeline" "$size")"
+  direct_total=''
+  for target in "${TARGETS[@]}"; do
+    parts=()
+    for part in client redis proxy; do
+      parts+=("$(printf '%s' "${CPU["$row|$target|$part"]:-}" | median)")
+    done
+    if [[ -z ${parts[0]} ]]; then
+      line+="|-"
+      continue
+    fi
+    total=$(awk -v a="${parts[0]}" -v b="${parts[1]}" -v c="${parts[2]}" 'BEGIN { printf "%.2f", a + b + c }')
+    if [[ $target == direct ]]; then
+      direct_total=$total
+      line+="|$(printf '%s (%.2f + %.2f)' "$total" "${parts[0]}" "${parts[1]}")"
+    else
+      cell=$(printf '%s (%.2f + %.2f + %.2f)' "$total" "${parts[0]}" "${parts[1]}" "${parts[2]}")
+      [[ -n $direct_total ]] &&
+        cell+=$(awk -v d="$direct_total" -v t="$total" 'BEGIN { if (t > 0) printf " %.2fx", d / t }')
+      line+="|$cell"
+    fi
+  done
+  CPU_TABLE+=("$line")
+done
+tether_step "CPU per request: total (redis-benchmark + redis-server [+ proxy]) us, CPU bound ratio"
+print_table "$MARKDOWN" "${CPU_TABLE[@]}"
 echo
 tether_say "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')); every process (redis-benchmark, redis-server, the proxy) shares them"
 tether_say "command: bench/throughput.sh --rounds $ROUNDS --seconds $SECONDS_PER_RUN --clients $CLIENTS --workers $WORKERS${POOL:+ --pool $POOL}${MODE:+ --mode $MODE}"
