@@ -30,6 +30,33 @@ TEST_CASE("session: pipelined commands, replies in order") {
   CHECK(f.receive(21) == "+OK\r\n$1\r\nv\r\n:1\r\n:2\r\n");
 }
 
+// Far more than the reads that follow a full one at once (kChainedReads) take, both ways:
+// the session's input and the upstream connection's replies both go through several full
+// reads in a row, then wait and read on.
+TEST_CASE("session: a pipeline many reads long, and its replies, arrive whole and in order") {
+  RedisProcess redis;
+  Fixture f(redis.port());
+  f.open();
+  const int keys = 300;
+  auto value = [](int i) { return std::string(1000, static_cast<char>('a' + i % 26)); };
+  auto bulk = [](const std::string& s) {
+    return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+  };
+  std::string sets, gets, oks, values;
+  for (int i = 0; i < keys; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    sets += "*3\r\n" + bulk("SET") + bulk(key) + bulk(value(i));
+    gets += "*2\r\n" + bulk("GET") + bulk(key);
+    oks += "+OK\r\n";
+    values += bulk(value(i));
+  }
+  REQUIRE(sets.size() > 250 * 1024);
+  f.send(sets);
+  CHECK(f.receive(oks.size()) == oks);
+  f.send(gets);
+  CHECK(f.receive(values.size()) == values);
+}
+
 TEST_CASE("session: a reply produced early waits for the replies owed before it") {
   auto port = tether::testing::free_port();
   Fixture f(port, [](auto& ps) { ps.hold_max_bytes = 40; });
