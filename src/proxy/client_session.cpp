@@ -13,6 +13,7 @@
 #include "tether/resp/command_table.hpp"
 #include "tether/resp/error_replies.hpp"
 #include "tether/resp/value.hpp"
+#include "tether/util/chained_reads.hpp"
 #include "tether/util/units.hpp"
 
 namespace tether::proxy {
@@ -25,12 +26,6 @@ using boost::system::error_code;
 // when the buffer is new); the buffer grows only when a partial request leaves less than
 // this, so a burst just above 16 KiB does not double it. Larger requests take more reads.
 constexpr std::size_t kReadChunk = 4 * 1024;
-// A read that filled all its room left the rest of the client's pipeline in the socket:
-// it is read at once, before this turn of the event loop ends, so that the pipeline joins
-// one upstream write and its replies go back in one write (a pipeline of sixteen 1 KiB
-// SETs went upstream as 15 + 1 and came back in two writes). At most this many such reads
-// in a row, so one client streaming requests cannot hold the loop.
-constexpr std::size_t kChainedReads = 4;
 // Output strings that grew past this for a burst are released once written, so an idle
 // client keeps at most two buffers of this size (Redis keeps a 16 KiB reply buffer).
 constexpr std::size_t kKeepOutputCapacity = 16 * 1024;
@@ -171,10 +166,7 @@ std::string ClientSession::peer() const {
 
 asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> self) {
   const std::shared_ptr<upstream::ReplySink> sink = self;
-  error_code nb_ec;
-  socket_.non_blocking(true, nb_ec);  // for the chained reads; without it there are none
-  const bool can_chain = !nb_ec;
-  std::size_t filled = 0;  // reads in a row that filled all their room
+  util::ChainedReads chain(socket_);  // a pipeline larger than one read is routed whole
   while (!closed_) {
     if (!process_input(sink)) break;
     account();
@@ -183,21 +175,16 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
       reader_parked_ = true;
       co_await read_wake_.async_wait(asio::redirect_error(use_awaitable, ec));
       reader_parked_ = false;
-      filled = 0;
+      chain.reset();
       continue;
     }
     auto [ptr, room] = in_.prepare(kReadChunk);
     error_code ec;
     std::size_t n = 0;
-    if (can_chain && filled > 0 && filled <= kChainedReads) {
-      n = socket_.read_some(asio::buffer(ptr, room), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        filled = 0;
-        continue;
-      }
-    } else {
+    if (!chain.read_now(socket_, asio::buffer(ptr, room), n, ec)) {
       n = co_await socket_.async_read_some(asio::buffer(ptr, room),
                                            asio::redirect_error(use_awaitable, ec));
+      chain.after(n, room);
     }
     if (ec) {
       // The client went away (or close() ran). Replies still owed are dropped on arrival.
@@ -205,7 +192,6 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
       break;
     }
     in_.commit(n);
-    filled = n == room ? filled + 1 : 0;
   }
 }
 

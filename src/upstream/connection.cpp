@@ -9,6 +9,7 @@
 
 #include "tether/resp/error_replies.hpp"
 #include "tether/resp/value.hpp"
+#include "tether/util/chained_reads.hpp"
 
 namespace tether::upstream {
 namespace {
@@ -21,11 +22,6 @@ using boost::system::error_code;
 // replies.
 constexpr std::size_t kReadBufferInitial = 16 * 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
-// A read that filled all its room left more replies in the socket: they are read and
-// delivered at once, before this turn of the event loop ends, so that each client's
-// replies leave in one write (a client's sixteen 1 KiB replies went out in two when they
-// straddled two reads). At most this many such reads in a row.
-constexpr std::size_t kChainedReads = 4;
 
 void set_nodelay(asio::generic::stream_protocol::socket& s) {
   int one = 1;
@@ -325,10 +321,7 @@ void Connection::compact_sent() {
 
 asio::awaitable<void> Connection::read_loop() {
   error_code ec;
-  socket_.non_blocking(true, ec);  // for the chained reads; without it there are none
-  const bool can_chain = !ec;
-  ec.clear();
-  std::size_t filled = 0;  // reads in a row that filled all their room
+  util::ChainedReads chain(socket_);  // replies larger than one read reach clients whole
   while (state_ == State::ready) {
     if (rstart_ == rend_) rstart_ = rend_ = 0;
     if (rbuf_.size() - rend_ < kReadChunk) {
@@ -341,19 +334,12 @@ asio::awaitable<void> Connection::read_loop() {
     }
     const std::size_t room = rbuf_.size() - rend_;
     std::size_t n = 0;
-    if (can_chain && filled > 0 && filled <= kChainedReads) {
-      n = socket_.read_some(asio::buffer(rbuf_.data() + rend_, room), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        ec.clear();
-        filled = 0;
-        continue;
-      }
-    } else {
+    if (!chain.read_now(socket_, asio::buffer(rbuf_.data() + rend_, room), n, ec)) {
       n = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, room),
                                            asio::redirect_error(use_awaitable, ec));
+      chain.after(n, room);
     }
     if (ec) break;
-    filled = n == room ? filled + 1 : 0;
     rend_ += n;
     if (!(relaying_ ? relay_frames() : deliver_replies())) break;
     if (draining_ && fifo_.empty()) break;
