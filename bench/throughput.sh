@@ -236,10 +236,14 @@ cell() {                                                 # rps [ratio] -> "123,4
   fi
 }
 
-declare -a TABLE=()
-header="row (op, pipeline, value)"
-for target in "${TARGETS[@]}"; do header+="|${NAMES[$target]} rps"; done
-TABLE+=("$header")
+# table_header UNIT: the first row of a table, one column per target.
+table_header() {
+  local header="row (op, pipeline, value)" target
+  for target in "${TARGETS[@]}"; do header+="|${NAMES[$target]} $1"; done
+  echo "$header"
+}
+
+declare -a TABLE=("$(table_header rps)")
 for row in "${ROWS[@]}"; do
   read -r op pipeline size <<<"$row"
   line="$(row_label "$op" "$pipeline" "$size")"
@@ -260,10 +264,7 @@ print_table "$MARKDOWN" "${TABLE[@]}"
 echo
 
 # CPU per request: "total (client + redis + proxy) bound" where bound = direct total / total.
-declare -a CPU_TABLE=()
-header="row (op, pipeline, value)"
-for target in "${TARGETS[@]}"; do header+="|${NAMES[$target]} us/request"; done
-CPU_TABLE+=("$header")
+declare -a CPU_TABLE=("$(table_header us/request)")
 for row in "${ROWS[@]}"; do
   read -r op pipeline size <<<"$row"
   line="$(row_label "$op" "$pipeline" "$size")"
