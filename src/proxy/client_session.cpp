@@ -179,12 +179,12 @@ asio::awaitable<void> ClientSession::read_loop(std::shared_ptr<ClientSession> se
       continue;
     }
     auto [ptr, room] = in_.prepare(kReadChunk);
+    const auto buffer = asio::buffer(ptr, room);
     error_code ec;
     std::size_t n = 0;
-    if (!chain.read_now(socket_, asio::buffer(ptr, room), n, ec)) {
-      n = co_await socket_.async_read_some(asio::buffer(ptr, room),
-                                           asio::redirect_error(use_awaitable, ec));
-      chain.after(n, room);
+    if (!chain.read_now(socket_, buffer, n, ec)) {
+      n = co_await socket_.async_read_some(buffer, asio::redirect_error(use_awaitable, ec));
+      chain.after(n, buffer.size());
     }
     if (ec) {
       // The client went away (or close() ran). Replies still owed are dropped on arrival.

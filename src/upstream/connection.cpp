@@ -332,12 +332,11 @@ asio::awaitable<void> Connection::read_loop() {
       }
       if (rbuf_.size() - rend_ < kReadChunk) rbuf_.resize(rbuf_.size() * 2);
     }
-    const std::size_t room = rbuf_.size() - rend_;
+    const auto buffer = asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
     std::size_t n = 0;
-    if (!chain.read_now(socket_, asio::buffer(rbuf_.data() + rend_, room), n, ec)) {
-      n = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, room),
-                                           asio::redirect_error(use_awaitable, ec));
-      chain.after(n, room);
+    if (!chain.read_now(socket_, buffer, n, ec)) {
+      n = co_await socket_.async_read_some(buffer, asio::redirect_error(use_awaitable, ec));
+      chain.after(n, buffer.size());
     }
     if (ec) break;
     rend_ += n;

@@ -30,7 +30,7 @@ TEST_CASE("session: pipelined commands, replies in order") {
   CHECK(f.receive(21) == "+OK\r\n$1\r\nv\r\n:1\r\n:2\r\n");
 }
 
-// Far more than the reads that follow a full one at once (kChainedReads) take, both ways:
+// Far more than the reads that follow a full one at once (util::ChainedReads::kMax) take:
 // the session's input and the upstream connection's replies both go through several full
 // reads in a row, then wait and read on.
 TEST_CASE("session: a pipeline many reads long, and its replies, arrive whole and in order") {
